@@ -1,0 +1,51 @@
+# streamproc: two entry points for a newcomer — `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SP := $(VENV)/bin/streamproc
+STAMP := $(VENV)/.installed-stamp
+DEMO_DIR ?= .data/demo
+DEMO_SEED ?= 42
+DEMO_CONVERSATIONS ?= 200
+
+.PHONY: install tools lint test demo kafka-up kafka-down clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+## install: virtualenv with the project and its dev tools
+install: $(STAMP)
+
+## tools: system tools the tests use (docker-compose validates docker-compose.yml without Docker)
+tools:
+	@command -v docker-compose >/dev/null || { \
+	  echo "installing Debian's docker-compose (for the compose validation test)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; }
+
+## lint: ruff and mypy, as configured in pyproject.toml
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+## test: everything — lint, unit tests and integration tests on a real local Kafka broker
+test: install tools lint
+	$(VENV)/bin/pytest
+
+## demo: broker, worker, a simulated day of traffic, and what was processed
+demo: install
+	bash scripts/demo.sh "$(DEMO_DIR)" "$(DEMO_SEED)" "$(DEMO_CONVERSATIONS)"
+
+kafka-up: install
+	$(SP) kafka up
+
+kafka-down: install
+	$(SP) kafka down
+
+clean:
+	-$(SP) kafka down
+	rm -rf .data

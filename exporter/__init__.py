@@ -1,0 +1,1 @@
+"""CSV exports rendered from the tables' read model (see docs/exports.md)."""

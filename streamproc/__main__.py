@@ -1,0 +1,5 @@
+"""``python -m streamproc``: the same command line as ``streamproc``."""
+
+from streamproc.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Faust agents: thin loops that parse, call pure code and update tables."""

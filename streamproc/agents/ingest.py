@@ -1,0 +1,105 @@
+"""The ingest agent: every inbound record is admitted into the per-key ledger or dead-lettered."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import faust
+import orjson
+
+from streamproc.dedupe import Admission, KeyLedger, admit, ledger_key_of
+from streamproc.events import EVENT_TYPES
+from streamproc.intake import Rejection, admit_record
+from streamproc.settings import Settings
+from streamproc.tables import Tables
+
+log = logging.getLogger(__name__)
+
+
+def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> Any:
+    """Declare the ingest agent on all inbound topics; returns the agent."""
+    inbound = app.topic(
+        *settings.inbound_topics,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.events_partitions,
+    )
+    deadletter = app.topic(
+        settings.topic_deadletter,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    lateness_ms = settings.lateness_s * 1000
+    partition_count = settings.events_partitions
+
+    async def reject(message: Any, rejection: Rejection) -> None:
+        # Sent "attached" to the source offset: published before that offset is committed.
+        await deadletter.send(
+            key=message.key,
+            value=message.value,
+            headers=[
+                ("category", rejection.category.encode()),
+                ("reason", rejection.reason.encode()),
+                ("source_topic", message.topic.encode()),
+                ("source_partition", str(message.partition).encode()),
+                ("source_offset", str(message.offset).encode()),
+            ],
+        )
+        counter_key = f"{message.topic}/{message.partition}/{rejection.category}".encode()
+        count = tables.rejections_by_partition.get(counter_key)
+        tables.rejections_by_partition[counter_key] = orjson.dumps(
+            (orjson.loads(count) if count else 0) + 1
+        )
+        log.debug(
+            "dead-lettered %s/%s@%s: %s",
+            message.topic,
+            message.partition,
+            message.offset,
+            rejection.reason,
+        )
+
+    @app.agent(inbound, name="ingest", concurrency=1)
+    async def ingest(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            message = event.message
+            outcome = admit_record(
+                settings,
+                message.topic,
+                message.partition,
+                message.key,
+                message.value,
+                partition_count,
+            )
+            if isinstance(outcome, Rejection):
+                await reject(message, outcome)
+                continue
+            stream_name = EVENT_TYPES[outcome.type].stream
+            ledger_key = ledger_key_of(stream_name, outcome.key)
+            ledger = KeyLedger.from_bytes(tables.key_ledger.get(ledger_key))
+            admission = admit(
+                ledger,
+                outcome.event_id,
+                outcome.type,
+                outcome.occurred_at_ms,
+                None if stream_name == "conversation" else lateness_ms,
+            )
+            if admission is Admission.ACCEPTED:
+                tables.key_ledger[ledger_key] = ledger.to_bytes()
+            elif admission is Admission.LATE:
+                await reject(
+                    message,
+                    Rejection(
+                        "late",
+                        f"late: occurred_at {outcome.occurred_at.isoformat()} is more than "
+                        f"{settings.lateness_s} s behind the latest {stream_name} event "
+                        f"of {outcome.key!r}",
+                    ),
+                )
+            # DUPLICATE: a re-delivery of an event already applied; nothing changes.
+
+    return ingest

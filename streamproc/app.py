@@ -1,0 +1,33 @@
+"""The one place that builds the ``faust.App``: settings, tables and agents wired together."""
+
+from __future__ import annotations
+
+import faust
+
+from streamproc.agents.ingest import register_ingest
+from streamproc.settings import Settings
+from streamproc.tables import Tables, declare_tables
+
+
+def create_app(settings: Settings) -> tuple[faust.App, Tables]:
+    """A Faust app with every table and agent of the service registered."""
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.bootstrap_servers}",
+        store=settings.store,
+        datadir=str(settings.table_state_dir),
+        autodiscover=False,
+        topic_partitions=settings.events_partitions,
+        topic_replication_factor=1,
+        table_standby_replicas=0,
+        consumer_auto_offset_reset="earliest",
+        web_enabled=False,
+        stream_recovery_delay=0.0,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=max(1, settings.session_timeout_s // 4),
+        producer_acks=-1,
+        processing_guarantee="at_least_once",
+    )
+    tables = declare_tables(app, settings)
+    register_ingest(app, settings, tables)
+    return app, tables

@@ -1,0 +1,124 @@
+"""The one place that reads the environment: STREAMPROC_* variables into a frozen dataclass."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+ENV_PREFIX = "STREAMPROC_"
+
+
+class SettingsError(ValueError):
+    """An STREAMPROC_* variable holds a value that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every tunable of the service. Field ``foo_bar`` is read from ``STREAMPROC_FOO_BAR``."""
+
+    # Kafka connection and the project's local broker.
+    bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_port: int = 9092
+    kafka_version: str = "4.1.1"
+    kafka_heap: str = "512m"
+    # Where the service keeps its state (broker data, RocksDB tables, exports).
+    data_dir: Path = field(default_factory=lambda: Path(".data").resolve())
+    # Where downloaded broker jars are cached across checkouts.
+    cache_dir: Path = field(
+        default_factory=lambda: Path(
+            os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))
+        ).joinpath("streamproc")
+    )
+    # Faust application.
+    app_id: str = "streamproc"
+    store: str = "rocksdb://"
+    # Local table state; default ``data_dir/tables``. Each worker process needs its own.
+    tables_dir: Path | None = None
+    # Consumer-group liveness: a killed worker's partitions move after this long.
+    session_timeout_s: int = 10
+    # Topics.
+    topic_messages: str = "inbox.messages"
+    topic_locks: str = "inbox.locks"
+    topic_conversations: str = "inbox.conversations"
+    topic_presence: str = "inbox.presence"
+    topic_directory: str = "inbox.directory"
+    topic_deadletter: str = "inbox.deadletter"
+    topic_export_requests: str = "inbox.export.requests"
+    topic_export_results: str = "inbox.export.results"
+    events_partitions: int = 8
+    # Event-time rules.
+    lateness_s: int = 3600
+    lock_max_s: int = 7200
+    retention_days: int = 400
+
+    @property
+    def inbound_topics(self) -> tuple[str, ...]:
+        """The five inbound event topics, in contract order."""
+        return (
+            self.topic_messages,
+            self.topic_locks,
+            self.topic_conversations,
+            self.topic_presence,
+            self.topic_directory,
+        )
+
+    @property
+    def kafka_dir(self) -> Path:
+        """The local broker's data (KRaft log dirs, pid file, logs)."""
+        return self.data_dir / "kafka"
+
+    @property
+    def table_state_dir(self) -> Path:
+        """Faust's local table state (RocksDB) of this worker."""
+        return self.tables_dir or self.data_dir / "tables"
+
+    def topic_for_role(self, role: str) -> str:
+        """The topic name of a contract role (``messages``, ``locks``, ...)."""
+        return str(getattr(self, f"topic_{role}"))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``STREAMPROC_*`` variables; defaults for the rest."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _convert(f.name, f.type, raw)
+        settings = cls(**values)  # type: ignore[arg-type]
+        if "bootstrap_servers" not in values and "kafka_port" in values:
+            settings = cls(**{**values, "bootstrap_servers": f"127.0.0.1:{settings.kafka_port}"})  # type: ignore[arg-type]
+        return settings
+
+
+def settings_to_env(settings: Settings) -> dict[str, str]:
+    """The ``STREAMPROC_*`` variables that rebuild ``settings`` in another process."""
+    env: dict[str, str] = {}
+    for f in fields(settings):
+        value = getattr(settings, f.name)
+        if value is not None:
+            env[ENV_PREFIX + f.name.upper()] = str(value)
+    return env
+
+
+def _convert(name: str, type_name: object, raw: str) -> object:
+    var = ENV_PREFIX + name.upper()
+    if type_name in ("int", int):
+        try:
+            value = int(raw)
+        except ValueError:
+            raise SettingsError(f"{var}={raw!r} is not a whole number") from None
+        if value <= 0:
+            raise SettingsError(f"{var}={raw!r} must be positive")
+        return value
+    if type_name in ("Path", Path, "Path | None"):
+        return Path(raw).expanduser().resolve()
+    return raw
+
+
+def env_var(name: str) -> str:
+    """The environment variable that sets field ``name``."""
+    return ENV_PREFIX + name.upper()

@@ -1,0 +1,124 @@
+"""Creates the service's own topics (Faust never creates source topics) with the admin client."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from streamproc.settings import Settings
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """A topic the service needs: its name, partition count and configs."""
+
+    name: str
+    partitions: int
+    config: dict[str, str]
+
+
+def required_topics(settings: Settings) -> list[TopicSpec]:
+    """Every inbound, dead-letter, command and result topic, with its partition count.
+
+    Inbound topics share one partition count so that a conversation's messages, locks and
+    status events land on the same partition number (Faust assigns them together).
+    The export command/result topics have one partition: requests are served in order.
+    """
+    keep = {"retention.ms": "-1"}
+    inbound = [TopicSpec(t, settings.events_partitions, keep) for t in settings.inbound_topics]
+    return [
+        *inbound,
+        TopicSpec(settings.topic_deadletter, settings.events_partitions, keep),
+        TopicSpec(settings.topic_export_requests, 1, keep),
+        TopicSpec(settings.topic_export_results, 1, keep),
+    ]
+
+
+async def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
+    """Create the missing required topics; returns the names created (idempotent)."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_servers, request_timeout_ms=int(timeout_s * 1000)
+    )
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [t for t in required_topics(settings) if t.name not in existing]
+        created: list[str] = []
+        for spec in wanted:
+            try:
+                await admin.create_topics(
+                    [NewTopic(spec.name, spec.partitions, 1, topic_configs=spec.config)]
+                )
+                created.append(spec.name)
+            except TopicAlreadyExistsError:
+                pass
+        await _wait_for_metadata(admin, [t.name for t in wanted], timeout_s)
+        return created
+    finally:
+        await admin.close()
+
+
+async def partition_counts(settings: Settings, names: list[str]) -> dict[str, int]:
+    """Partition count of each named topic that exists (absent topics are left out)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(names)
+    finally:
+        await admin.close()
+    return {
+        d["topic"]: len(d["partitions"])
+        for d in described
+        if d.get("error_code") == 0 and d.get("partitions")
+    }
+
+
+async def consumer_lag(settings: Settings, group: str, topics: list[str]) -> int:
+    """Records of ``topics`` not yet committed by consumer ``group`` (end offset - committed)."""
+    counts = await partition_counts(settings, topics)
+    tps = [TopicPartition(t, p) for t, n in counts.items() for p in range(n)]
+    if not tps:
+        return 0
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None)
+    await admin.start()
+    await consumer.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group, partitions=tps)
+        end_offsets = await consumer.end_offsets(tps)
+    finally:
+        await consumer.stop()
+        await admin.close()
+    lag = 0
+    for tp in tps:
+        meta = committed.get(tp)
+        done = meta.offset if meta is not None and meta.offset >= 0 else 0
+        lag += max(0, end_offsets[tp] - done)
+    return lag
+
+
+async def _wait_for_metadata(
+    admin: AIOKafkaAdminClient, names: list[str], timeout_s: float
+) -> None:
+    """Wait until every named topic is visible with leaders (creation is asynchronous)."""
+    if not names:
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        described = await admin.describe_topics(names)
+        ready = all(
+            d.get("error_code", 1) == 0
+            and d.get("partitions")
+            and all(p.get("leader", -1) >= 0 for p in d["partitions"])
+            for d in described
+        )
+        if ready:
+            return
+        if loop.time() > deadline:
+            raise TimeoutError(f"topics not ready after {timeout_s:.0f} s: {names}")
+        await asyncio.sleep(0.1)

@@ -1,0 +1,132 @@
+"""Test harness: isolated settings per test, real worker processes, and waiting on conditions."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import TypeVar
+
+from streamproc.settings import Settings, settings_to_env
+
+ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
+
+
+def isolated_settings(base: Settings, tmp: Path, name: str = "t") -> Settings:
+    """``base`` with topic names, app id and state dirs unique to one test."""
+    ns = f"{name}-{uuid.uuid4().hex[:8]}"
+    return replace(
+        base,
+        app_id=f"streamproc-{ns}",
+        data_dir=tmp,
+        topic_messages=f"{ns}.inbox.messages",
+        topic_locks=f"{ns}.inbox.locks",
+        topic_conversations=f"{ns}.inbox.conversations",
+        topic_presence=f"{ns}.inbox.presence",
+        topic_directory=f"{ns}.inbox.directory",
+        topic_deadletter=f"{ns}.inbox.deadletter",
+        topic_export_requests=f"{ns}.inbox.export.requests",
+        topic_export_results=f"{ns}.inbox.export.results",
+    )
+
+
+def wait_until(
+    condition: Callable[[], T | None], timeout_s: float, what: str, poll_s: float = 0.2
+) -> T:
+    """Poll ``condition`` until it returns a truthy value, or fail after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+        time.sleep(poll_s)
+
+
+async def await_until(
+    condition: Callable[[], Awaitable[T | None]], timeout_s: float, what: str, poll_s: float = 0.3
+) -> T:
+    """Async ``wait_until``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = await condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+        await asyncio.sleep(poll_s)
+
+
+def run_cli(
+    settings: Settings, *args: str, timeout_s: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m streamproc ARGS`` with ``settings`` in its environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "streamproc", *args],
+        env={**os.environ, **settings_to_env(settings)},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+
+
+class WorkerProcess:
+    """A real ``streamproc worker`` process with its own table state dir and log file."""
+
+    def __init__(self, settings: Settings, name: str) -> None:
+        self.settings = replace(settings, tables_dir=settings.data_dir / f"tables-{name}")
+        self.name = name
+        self.log_path = settings.data_dir / f"worker-{name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerProcess:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streamproc", "worker", "--loglevel", "info"],
+            env={**os.environ, **settings_to_env(self.settings), "PYTHONUNBUFFERED": "1"},
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no graceful shutdown, no final commit."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=30)
+
+    def stop(self, timeout_s: float = 30) -> None:
+        """SIGTERM and wait; SIGKILL if it does not stop in time."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def assert_alive(self) -> None:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(
+                f"worker {self.name} exited with {self.proc.returncode}:\n{self.log_tail()}"
+            )
+
+    def log_tail(self, lines: int = 60) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"

@@ -1,0 +1,66 @@
+"""The shipped docker-compose stack validates and matches the local broker's settings."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from streamproc.broker import _write_config
+from streamproc.settings import Settings
+from tests.harness import ROOT
+
+
+@pytest.fixture(scope="module")
+def compose_config() -> str:
+    exe = shutil.which("docker-compose")
+    assert exe, "docker-compose is missing: `make tools` installs Debian's package"
+    quiet = subprocess.run(
+        [exe, "config", "-q"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert quiet.returncode == 0, quiet.stderr
+    full = subprocess.run([exe, "config"], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert full.returncode == 0, full.stderr
+    return full.stdout
+
+
+def test_compose_has_the_stack(compose_config: str) -> None:
+    for service in ("kafka:", "topics:", "worker:"):
+        assert f"\n  {service}" in compose_config
+    assert "apache/kafka:4" in compose_config
+
+
+@pytest.mark.parametrize(
+    "prop",
+    [
+        "process.roles",
+        "group.initial.rebalance.delay.ms",
+        "group.min.session.timeout.ms",
+        "offsets.topic.replication.factor",
+        "transaction.state.log.replication.factor",
+        "transaction.state.log.min.isr",
+        "auto.create.topics.enable",
+        "num.partitions",
+        "log.retention.ms",
+    ],
+)
+def test_compose_uses_the_local_broker_settings(
+    compose_config: str, prop: str, tmp_path: Path
+) -> None:
+    """Each listed server.properties value of `streamproc kafka up` is in the compose broker."""
+    settings = replace(Settings(), data_dir=tmp_path)
+    settings.kafka_dir.mkdir(parents=True)
+    props = dict(
+        line.split("=", 1)
+        for line in _write_config(settings).read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
+    env_name = "KAFKA_" + prop.upper().replace(".", "_")
+    values = {
+        k.strip(): v.strip().strip("'\"")
+        for k, v in (line.split(":", 1) for line in compose_config.splitlines() if ":" in line)
+    }
+    assert values.get(env_name) == props[prop]
