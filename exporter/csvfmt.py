@@ -1,0 +1,177 @@
+"""Cell formatting and streaming RFC 4180 CSV writing for the export contract (docs/exports.md)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from fractions import Fraction
+from typing import Any, BinaryIO, Final
+from zoneinfo import ZoneInfo
+
+from exporter.schema import ExportSpec, Kind
+
+#: Text cells starting with one of these get a leading ``'`` (spreadsheet formula injection).
+INJECTION_PREFIXES: Final = ("=", "+", "-", "@", "\t", "\r")
+#: Bytes accumulated before they are handed to the output stream.
+FLUSH_BYTES: Final = 64 * 1024
+
+_NEEDS_QUOTES: Final = frozenset(',"\r\n')
+_CRLF: Final = b"\r\n"
+
+
+def round_half_up(q: Fraction) -> int:
+    """``q`` rounded to an integer, halves away from zero (ROUND_HALF_UP), exactly."""
+    n, d = q.numerator, q.denominator  # d > 0
+    if n >= 0:
+        return (2 * n + d) // (2 * d)
+    return -((-2 * n + d) // (2 * d))
+
+
+def _exact(kind: Kind, value: Any) -> Fraction:
+    # bool is an int subclass and float is inexact: both are programming errors here.
+    if isinstance(value, bool) or not isinstance(value, int | Fraction):
+        raise TypeError(f"{kind} cell needs an int or Fraction, got {type(value).__name__}")
+    return Fraction(value)
+
+
+def _guard(text: str) -> str:
+    return "'" + text if text.startswith(INJECTION_PREFIXES) else text
+
+
+def format_cell(kind: Kind, value: Any, tz: ZoneInfo) -> str:
+    """One cell's text (before CSV quoting); ``None`` is the empty cell for every kind.
+
+    TEXT str (injection-guarded); TIMESTAMP aware datetime, written in ``tz`` as
+    ``YYYY-MM-DD HH:MM:SS`` (sub-seconds truncated); SECONDS int or Fraction of
+    *milliseconds* -> whole seconds, half up; COUNT int; DECIMAL2 int or Fraction -> two
+    decimals, half up; LIST sequence of str joined with ``|`` (injection-guarded); BOOL
+    ``true``/``false``. A value of the wrong type (or a naive datetime) raises.
+    """
+    if value is None:
+        return ""
+    if kind is Kind.TEXT:
+        if not isinstance(value, str):
+            raise TypeError(f"text cell needs a str, got {type(value).__name__}")
+        return _guard(value)
+    if kind is Kind.TIMESTAMP:
+        if not isinstance(value, datetime):
+            raise TypeError(f"timestamp cell needs a datetime, got {type(value).__name__}")
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"timestamp cell needs an aware datetime, got naive {value!r}")
+        t = value.astimezone(tz)
+        return f"{t.year:04d}-{t.month:02d}-{t.day:02d} {t.hour:02d}:{t.minute:02d}:{t.second:02d}"
+    if kind is Kind.SECONDS:
+        return str(round_half_up(_exact(kind, value) / 1000))
+    if kind is Kind.COUNT:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"count cell needs an int, got {type(value).__name__}")
+        return str(value)
+    if kind is Kind.DECIMAL2:
+        hundredths = round_half_up(_exact(kind, value) * 100)
+        sign = "-" if hundredths < 0 else ""
+        whole, frac = divmod(abs(hundredths), 100)
+        return f"{sign}{whole}.{frac:02d}"
+    if kind is Kind.LIST:
+        if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+            raise TypeError(f"list cell needs a sequence of str, got {type(value).__name__}")
+        for item in value:
+            if not isinstance(item, str):
+                raise TypeError(f"list cell items must be str, got {type(item).__name__}")
+        return _guard("|".join(value))
+    if kind is Kind.BOOL:
+        if not isinstance(value, bool):
+            raise TypeError(f"bool cell needs a bool, got {type(value).__name__}")
+        return "true" if value else "false"
+    raise ValueError(f"unknown kind {kind!r}")  # pragma: no cover - Kind is closed
+
+
+def quote_field(text: str) -> str:
+    """RFC 4180: quote only when the field holds a comma, a double quote, CR or LF."""
+    if _NEEDS_QUOTES.isdisjoint(text):
+        return text
+    return '"' + text.replace('"', '""') + '"'
+
+
+def encode_record(fields: Iterable[str]) -> bytes:
+    """One CSV record, UTF-8, terminated by CRLF."""
+    return ",".join(quote_field(f) for f in fields).encode("utf-8") + _CRLF
+
+
+@dataclass(frozen=True)
+class CsvResult:
+    """What was written: data rows (header excluded), total bytes and their SHA-256 (hex)."""
+
+    rows: int
+    bytes: int
+    sha256: str
+
+
+class _Sink:
+    """Small write buffer in front of ``out`` that counts and hashes every byte."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self._buf = bytearray()
+        self._hash = hashlib.sha256()
+        self.total = 0
+
+    def write(self, data: bytes) -> None:
+        self._buf += data
+        if len(self._buf) >= FLUSH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._buf:
+            return
+        chunk = bytes(self._buf)
+        self._buf.clear()
+        self._hash.update(chunk)
+        self.total += len(chunk)
+        view = memoryview(chunk)
+        while view:
+            n = self._out.write(view)
+            view = view[len(view) if n is None else n :]
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
+def write_csv(
+    out: BinaryIO,
+    spec: ExportSpec,
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    locale: str,
+    tz: ZoneInfo,
+) -> CsvResult:
+    """Stream ``spec``'s header (in ``locale``) and ``rows`` to ``out`` as CSV.
+
+    Rows map column keys to values (see ``format_cell``); extra keys are ignored, a
+    missing key raises KeyError naming the column. Memory stays constant: rows are
+    consumed one at a time, bytes go out through a small buffer and are hashed as they
+    go. ``out`` is flushed, not closed.
+    """
+    sink = _Sink(out)
+    sink.write(encode_record(spec.headers(locale)))
+    columns = spec.columns
+    count = 0
+    for row in rows:
+        cells: list[str] = []
+        for col in columns:
+            try:
+                value = row[col.key]
+            except KeyError:
+                raise KeyError(
+                    f"{spec.id} row has no value for column {col.key!r} ({col.en!r})"
+                ) from None
+            try:
+                cells.append(format_cell(col.kind, value, tz))
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"{spec.id} column {col.key!r}: {exc}") from exc
+        sink.write(encode_record(cells))
+        count += 1
+    sink.flush()
+    out.flush()
+    return CsvResult(rows=count, bytes=sink.total, sha256=sink.hexdigest())
