@@ -1,4 +1,4 @@
-"""Operational counts read from the tables' changelogs: events by type, dead letters, lag."""
+"""Operational counts read from the tables' changelogs: state sizes, dead letters, lag."""
 
 from __future__ import annotations
 
@@ -10,25 +10,30 @@ from dataclasses import dataclass, field
 import orjson
 
 from streamproc.changelog import read_table
-from streamproc.dedupe import KeyLedger
 from streamproc.settings import Settings
 from streamproc.topics import consumer_lag
 
 
 @dataclass
 class StatsReport:
-    """A snapshot of what the workers have applied and rejected."""
+    """A snapshot of what the workers hold and what they rejected."""
 
-    keys: int = 0
-    events_by_type: Counter[str] = field(default_factory=Counter)
+    keys_by_table: Counter[str] = field(default_factory=Counter)
+    logged_events_by_type: Counter[str] = field(default_factory=Counter)
+    directory_by_kind: Counter[str] = field(default_factory=Counter)
+    presence_intervals: int = 0
     rejected_by_category: Counter[str] = field(default_factory=Counter)
     lag: int = 0
 
     def render(self) -> str:
         """Human-readable table."""
-        lines = [f"keys (conversations and entities): {self.keys:,}", "events applied by type:"]
-        lines += [f"  {t:32} {n:>10,}" for t, n in sorted(self.events_by_type.items())]
-        lines.append(f"  {'total':32} {sum(self.events_by_type.values()):>10,}")
+        lines = ["table keys:"]
+        lines += [f"  {t:32} {n:>10,}" for t, n in sorted(self.keys_by_table.items())]
+        lines.append("conversation log entries by type:")
+        lines += [f"  {t:32} {n:>10,}" for t, n in sorted(self.logged_events_by_type.items())]
+        lines.append("directory records by kind:")
+        lines += [f"  {k:32} {n:>10,}" for k, n in sorted(self.directory_by_kind.items())]
+        lines.append(f"presence intervals: {self.presence_intervals:,}")
         lines.append("dead-lettered by category:")
         lines += [f"  {c:32} {n:>10,}" for c, n in sorted(self.rejected_by_category.items())]
         lines.append(f"  {'total':32} {sum(self.rejected_by_category.values()):>10,}")
@@ -37,11 +42,20 @@ class StatsReport:
 
 
 async def collect_stats(settings: Settings) -> StatsReport:
-    """Fold the ledger and rejection changelogs into a report."""
+    """Fold the changelogs into a report."""
     report = StatsReport()
-    for raw in (await read_table(settings, "key_ledger")).values():
-        report.keys += 1
-        report.events_by_type.update(KeyLedger.from_bytes(raw).count_by_type)
+    conversations = await read_table(settings, "conversations")
+    report.keys_by_table["conversations"] = len(conversations)
+    for raw in conversations.values():
+        report.logged_events_by_type.update(e["k"] for e in orjson.loads(raw)["log"])
+    for name in ("messages", "presence"):
+        report.keys_by_table[name] = len(await read_table(settings, name))
+    days = await read_table(settings, "presence_days")
+    report.keys_by_table["presence_days"] = len(days)
+    report.presence_intervals = sum(len(orjson.loads(v)["intervals"]) for v in days.values())
+    directory = await read_table(settings, "directory")
+    report.keys_by_table["directory"] = len(directory)
+    report.directory_by_kind.update(k.decode().split("|", 1)[0] for k in directory)
     for key, raw in (await read_table(settings, "rejections_by_partition")).items():
         category = key.decode().rsplit("/", 1)[-1]
         report.rejected_by_category[category] += int(orjson.loads(raw))

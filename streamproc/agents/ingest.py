@@ -1,4 +1,4 @@
-"""The ingest agent: every inbound record is admitted into the per-key ledger or dead-lettered."""
+"""The ingest agent: every inbound record updates the state tables or is dead-lettered."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from typing import Any
 import faust
 import orjson
 
-from streamproc.dedupe import Admission, KeyLedger, admit, ledger_key_of
-from streamproc.events import EVENT_TYPES
+from streamproc.dedupe import Admission
 from streamproc.intake import Rejection, admit_record
 from streamproc.settings import Settings
+from streamproc.state import apply_event
 from streamproc.tables import Tables
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> Any:
         value_serializer="raw",
     )
     lateness_ms = settings.lateness_s * 1000
+    stores = tables.stores
     partition_count = settings.events_partitions
 
     async def reject(message: Any, rejection: Rejection) -> None:
@@ -78,28 +79,17 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> Any:
             if isinstance(outcome, Rejection):
                 await reject(message, outcome)
                 continue
-            stream_name = EVENT_TYPES[outcome.type].stream
-            ledger_key = ledger_key_of(stream_name, outcome.key)
-            ledger = KeyLedger.from_bytes(tables.key_ledger.get(ledger_key))
-            admission = admit(
-                ledger,
-                outcome.event_id,
-                outcome.type,
-                outcome.occurred_at_ms,
-                None if stream_name == "conversation" else lateness_ms,
-            )
-            if admission is Admission.ACCEPTED:
-                tables.key_ledger[ledger_key] = ledger.to_bytes()
-            elif admission is Admission.LATE:
+            admission = apply_event(stores, outcome, lateness_ms)
+            if admission is Admission.LATE:
                 await reject(
                     message,
                     Rejection(
                         "late",
                         f"late: occurred_at {outcome.occurred_at.isoformat()} is more than "
-                        f"{settings.lateness_s} s behind the latest {stream_name} event "
-                        f"of {outcome.key!r}",
+                        f"{settings.lateness_s} s behind the latest presence change of "
+                        f"{outcome.key!r}",
                     ),
                 )
-            # DUPLICATE: a re-delivery of an event already applied; nothing changes.
+            # DUPLICATE: already applied; its records were re-written unchanged.
 
     return ingest

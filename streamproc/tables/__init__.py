@@ -8,48 +8,69 @@ from typing import Any
 import faust
 
 from streamproc.settings import Settings
+from streamproc.state import Stores
 
 
 class BytesTable(faust.Table):
     """A table whose keys and values are bytes, stored and changelogged as they are.
 
-    Values are orjson documents encoded by the pure record classes, so the changelog
-    topics carry plain JSON that the exporter's read model decodes without Faust.
+    Values are orjson documents built by the pure state code, so the changelog topics
+    carry plain JSON that the exporter's read model decodes without Faust.
     """
 
     def _serializer_from_type(self, typ: Any) -> str:
         return "raw"
 
 
+TABLE_HELP: dict[str, str] = {
+    "conversations": "conversation id -> its compact event log (the source of its metrics)",
+    "messages": "message id -> content, tags now, deletion, last update",
+    "presence": "agent id -> recent presence changes (within the lateness bound)",
+    "presence_days": "agent|UTC day -> AVAILABLE/AWAY intervals starting that day",
+    "directory": "kind|id -> last-write-wins directory record",
+    "rejections_by_partition": "topic/partition/category -> records dead-lettered",
+}
+"""Every table by name. All are co-partitioned with the inbound topics and written only
+from the partition of the event being processed."""
+
+
 @dataclass(frozen=True)
 class Tables:
     """Handles to every table."""
 
-    key_ledger: BytesTable
-    """Per Kafka key: seen event ids, watermark and accepted counts by type (KeyLedger)."""
-    rejections_by_partition: BytesTable
-    """Per ``topic/partition/category``: how many records were dead-lettered (JSON int)."""
+    by_name: dict[str, BytesTable]
 
+    @property
+    def stores(self) -> Stores:
+        """The state tables as the pure update code sees them."""
+        t = self.by_name
+        return Stores(
+            conversations=t["conversations"],
+            messages=t["messages"],
+            presence=t["presence"],
+            presence_days=t["presence_days"],
+            directory=t["directory"],
+        )
 
-def _bytes_table(app: faust.App, settings: Settings, name: str, help_text: str) -> BytesTable:
-    table = BytesTable(
-        app,
-        name=name,
-        beacon=app.tables.beacon,
-        partitions=settings.events_partitions,
-        help=help_text,
-        key_type=bytes,
-        value_type=bytes,
-    )
-    app.tables.add(table)
-    return table
+    @property
+    def rejections_by_partition(self) -> BytesTable:
+        """Dead-letter counters."""
+        return self.by_name["rejections_by_partition"]
 
 
 def declare_tables(app: faust.App, settings: Settings) -> Tables:
     """Declare the tables (changelog-backed, compacted, co-partitioned with the inbound topics)."""
-    return Tables(
-        key_ledger=_bytes_table(app, settings, "key_ledger", "per-key event ledger"),
-        rejections_by_partition=_bytes_table(
-            app, settings, "rejections_by_partition", "dead-lettered records by partition"
-        ),
-    )
+    tables = {}
+    for name, help_text in TABLE_HELP.items():
+        table = BytesTable(
+            app,
+            name=name,
+            beacon=app.tables.beacon,
+            partitions=settings.events_partitions,
+            help=help_text,
+            key_type=bytes,
+            value_type=bytes,
+        )
+        app.tables.add(table)
+        tables[name] = table
+    return Tables(tables)

@@ -11,8 +11,7 @@ import orjson
 import pytest
 
 from streamproc.changelog import read_table, read_to_end
-from streamproc.dedupe import KeyLedger, ledger_key_of
-from streamproc.events import EVENT_TYPES, Event, InvalidEvent, parse_event
+from streamproc.events import Event, InvalidEvent, PresenceChanged, parse_event
 from streamproc.produce import produce_lines, route_line
 from streamproc.settings import Settings
 from streamproc.topics import consumer_lag
@@ -21,13 +20,31 @@ from tests.harness import WorkerProcess, run_cli, wait_until
 pytestmark = pytest.mark.integration
 
 
+LOGGED_TYPES = {
+    "conversation.created", "conversation.status_changed", "conversation.locked",
+    "conversation.unlocked", "conversation.topic_added", "conversation.topic_removed",
+    "conversation.language_set", "csat.sent", "csat.responded", "message.created",
+    "message.tag_added",
+}  # fmt: skip
+DIRECTORY_KIND = {
+    "agent.upserted": "agent", "team.upserted": "team", "virtual_agent.upserted":
+    "virtual_agent", "channel.upserted": "channel", "contact.upserted": "contact",
+    "topic.upserted": "topic", "topic.deleted": "topic", "tag.upserted": "tag",
+    "tag.deleted": "tag",
+}  # fmt: skip
+
+
 class Expected:
     """What a correct worker must end with, computed from the event file alone."""
 
     def __init__(self, lines: list[bytes]) -> None:
-        self.counts_by_key: dict[bytes, Counter[str]] = defaultdict(Counter)
+        self.log_ids: dict[bytes, set[str]] = defaultdict(set)
+        self.message_ids: dict[bytes, set[str]] = defaultdict(set)
+        self.presence: dict[str, list[tuple[int, str, str, str | None]]] = defaultdict(list)
+        self.upsert_stamp: dict[bytes, list] = {}
         self.invalid_lines: list[bytes] = []
-        self.last_event_by_key: dict[bytes, tuple[Event, bytes]] = {}
+        self.last_event_by_key: dict[str, tuple[Event, bytes]] = {}
+        self.unique = 0
         seen: set[str] = set()
         for line in lines:
             try:
@@ -35,24 +52,79 @@ class Expected:
             except InvalidEvent:
                 self.invalid_lines.append(line)
                 continue
-            key = ledger_key_of(EVENT_TYPES[event.type].stream, event.key)
-            latest = self.last_event_by_key.get(key)
+            latest = self.last_event_by_key.get(event.key)
             if latest is None or event.occurred_at >= latest[0].occurred_at:
-                self.last_event_by_key[key] = (event, line)
+                self.last_event_by_key[event.key] = (event, line)
             if event.event_id in seen:
                 continue
             seen.add(event.event_id)
-            self.counts_by_key[key][event.type] += 1
+            self.unique += 1
+            self._expect(event)
 
+    def _expect(self, event: Event) -> None:
+        ms = event.occurred_at_ms
+        if event.type in LOGGED_TYPES:
+            self.log_ids[event.key.encode()].add(event.event_id)
+        if event.type.startswith("message."):
+            self.message_ids[event.message_id.encode()].add(event.event_id)  # type: ignore[attr-defined]
+        if isinstance(event, PresenceChanged):
+            self.presence[event.agent_id].append(
+                (ms, event.event_id, event.presence, event.away_status)
+            )
+        kind = DIRECTORY_KIND.get(event.type)
+        if kind is not None and not event.type.endswith(".deleted"):
+            key = f"{kind}|{event.key}".encode()
+            self.upsert_stamp[key] = max(self.upsert_stamp.get(key, [0, ""]), [ms, event.event_id])
+        elif kind is not None:
+            self.upsert_stamp.setdefault(f"{kind}|{event.key}".encode(), None)  # type: ignore[arg-type]
 
-def ledger_counts(settings: Settings) -> dict[bytes, Counter[str]]:
-    table = asyncio.run(read_table(settings, "key_ledger"))
-    return {k: Counter(KeyLedger.from_bytes(v).count_by_type) for k, v in table.items()}
+    def intervals(self) -> set[tuple]:
+        """AVAILABLE/AWAY intervals: each such change until the agent's next change."""
+        result = set()
+        for agent, changes in self.presence.items():
+            ordered = sorted(changes)
+            for i, (t, _eid, presence, away) in enumerate(ordered):
+                if presence != "OFFLINE":
+                    end = ordered[i + 1][0] if i + 1 < len(ordered) else None
+                    result.add((agent, t, end, presence, away))
+        return result
 
 
 def caught_up(settings: Settings) -> bool:
     lag = asyncio.run(consumer_lag(settings, settings.app_id, list(settings.inbound_topics)))
     return lag == 0
+
+
+def snapshot(settings: Settings) -> dict[str, dict[bytes, bytes]]:
+    names = ("conversations", "messages", "presence", "presence_days", "directory")
+    return {name: asyncio.run(read_table(settings, name)) for name in names}
+
+
+def mismatches(state: dict[str, dict[bytes, bytes]], expected: Expected) -> list[str]:
+    """Differences between the tables and the expectation (empty when they agree)."""
+    problems = []
+    logs = {k: {e["id"] for e in orjson.loads(v)["log"]} for k, v in state["conversations"].items()}
+    if logs != expected.log_ids:
+        bad = [k for k in expected.log_ids if logs.get(k) != expected.log_ids[k]]
+        problems.append(f"conversation logs differ for {len(bad)} keys, e.g. {bad[:3]}")
+    messages = {k: set(orjson.loads(v)["seen"]) for k, v in state["messages"].items()}
+    if messages != expected.message_ids:
+        bad = [k for k in expected.message_ids if messages.get(k) != expected.message_ids[k]]
+        problems.append(f"message states differ for {len(bad)} keys, e.g. {bad[:3]}")
+    intervals = {
+        (day["agent"], *interval)
+        for raw in state["presence_days"].values()
+        for day in [orjson.loads(raw)]
+        for interval in day["intervals"]
+    }
+    if intervals != expected.intervals():
+        problems.append(f"presence intervals differ: {len(intervals ^ expected.intervals())}")
+    stamps = {k: orjson.loads(v)["up"] for k, v in state["directory"].items()}
+    want = {k: v for k, v in expected.upsert_stamp.items()}
+    attribute_keys = {k for k in stamps if k.startswith(b"attribute|")}
+    if {k: v for k, v in stamps.items() if k not in attribute_keys} != want:
+        problems.append("directory records differ")
+    return problems
 
 
 def test_simulated_day_is_ingested_exactly_once(isolated: Settings, tmp_path: Path) -> None:
@@ -64,11 +136,7 @@ def test_simulated_day_is_ingested_exactly_once(isolated: Settings, tmp_path: Pa
     assert simulated.returncode == 0, simulated.stderr
     lines = events.read_bytes().splitlines()
     expected = Expected(lines)
-    duplicates_in_file = (
-        len(lines)
-        - len(expected.invalid_lines)
-        - sum(sum(c.values()) for c in expected.counts_by_key.values())
-    )
+    duplicates_in_file = len(lines) - len(expected.invalid_lines) - expected.unique
     assert duplicates_in_file > 0, "the simulated day should contain re-deliveries"
     assert expected.invalid_lines, "the simulated day should contain malformed lines"
 
@@ -78,23 +146,15 @@ def test_simulated_day_is_ingested_exactly_once(isolated: Settings, tmp_path: Pa
     worker = WorkerProcess(isolated, "a").start()
     try:
 
-        def ledger_complete() -> dict[bytes, Counter[str]] | None:
+        def state_complete() -> bool:
             worker.assert_alive()
-            counts = ledger_counts(isolated)
-            return counts if counts == expected.counts_by_key else None
+            return not mismatches(snapshot(isolated), expected)
 
         try:
-            wait_until(ledger_complete, 180, "the ledger to hold every valid event", poll_s=1.0)
+            wait_until(state_complete, 180, "the tables to hold every valid event", poll_s=1.0)
         except AssertionError:
-            got = ledger_counts(isolated)
-            diff = {
-                k: (got.get(k), v) for k, v in expected.counts_by_key.items() if got.get(k) != v
-            }
-            extra = set(got) - set(expected.counts_by_key)
-            raise AssertionError(
-                f"{len(diff)} keys differ (got, expected), e.g. {list(diff.items())[:3]}; "
-                f"unexpected keys {sorted(extra)[:5]}\n{worker.log_tail()}"
-            ) from None
+            problems = mismatches(snapshot(isolated), expected)
+            raise AssertionError(f"{problems}\n{worker.log_tail()}") from None
 
         # Every malformed line is dead-lettered once, as it was, with its source and reason.
         def all_dead_lettered() -> list | None:
@@ -114,13 +174,14 @@ def test_simulated_day_is_ingested_exactly_once(isolated: Settings, tmp_path: Pa
         assert sum(orjson.loads(v) for v in rejected.values()) == len(expected.invalid_lines)
 
         # Re-deliver the latest event of 40 keys: nothing may change, nothing is dead-lettered.
+        before = snapshot(isolated)
         rng = random.Random(5)
         keys = sorted(expected.last_event_by_key)
         replay = [expected.last_event_by_key[k][1] for k in rng.sample(keys, min(40, len(keys)))]
         wait_until(lambda: caught_up(isolated), 60, "the worker to commit the first pass")
         asyncio.run(produce_lines(isolated, replay))
         wait_until(lambda: caught_up(isolated), 60, "the worker to process the replay")
-        assert ledger_counts(isolated) == expected.counts_by_key
+        assert snapshot(isolated) == before
         after = asyncio.run(read_to_end(isolated, isolated.topic_deadletter))
         assert len(after) == len(records)
         worker.assert_alive()

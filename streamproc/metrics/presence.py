@@ -1,0 +1,138 @@
+"""Agent presence: intervals from presence changes, kept exact under bounded reordering."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from streamproc.dedupe import Admission
+
+DAY_MS = 86_400_000
+
+# A presence change as kept in the agent's state: [t, event_id, presence, away_status].
+Change = list[Any]
+
+
+@dataclass(slots=True)
+class Interval:
+    """An AVAILABLE or AWAY interval; ``end`` None while it is still open."""
+
+    start: int
+    end: int | None
+    presence: str
+    away_status: str | None
+
+    def to_json(self) -> list[Any]:
+        """Compact form for the day records."""
+        return [self.start, self.end, self.presence, self.away_status]
+
+    @classmethod
+    def from_json(cls, raw: list[Any]) -> Interval:
+        """Inverse of :meth:`to_json`."""
+        return cls(raw[0], raw[1], raw[2], raw[3])
+
+    def clipped_ms(self, lo: int, hi: int, as_of_ms: int) -> int:
+        """Milliseconds of the interval inside ``[lo, hi)``, an open one ending at as_of."""
+        end = self.end if self.end is not None else as_of_ms
+        return max(0, min(end, hi) - max(self.start, lo))
+
+
+def intervals_of(changes: list[Change]) -> list[Interval]:
+    """Intervals of time-ordered changes: each AVAILABLE/AWAY change runs to the next one."""
+    result = []
+    for index, (t, _eid, presence, away) in enumerate(changes):
+        if presence == "OFFLINE":
+            continue
+        end = changes[index + 1][0] if index + 1 < len(changes) else None
+        result.append(Interval(t, end, presence, away if presence == "AWAY" else None))
+    return result
+
+
+@dataclass(slots=True)
+class PresenceState:
+    """One agent's recent presence changes: those within the lateness bound of the latest,
+    plus the last one before that bound (``anchor``, the start of the interval that runs
+    into the window). Older intervals are final and live only in the day records."""
+
+    watermark: int = 0
+    changes: list[Change] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """For the table."""
+        return {"w": self.watermark, "c": self.changes}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any] | None) -> PresenceState:
+        """Inverse of :meth:`to_json`; None is a new agent."""
+        return cls() if raw is None else cls(raw["w"], raw["c"])
+
+
+@dataclass(slots=True)
+class Rewrite:
+    """Day records to update: drop their intervals starting at or after ``since`` and file
+    ``intervals`` (all intervals from ``since`` on) instead."""
+
+    since: int
+    intervals: list[Interval]
+
+    @property
+    def days(self) -> list[int]:
+        """Every day record the rewrite touches."""
+        return sorted({day_of(self.since), *(day_of(i.start) for i in self.intervals)})
+
+
+def current_rewrite(state: PresenceState) -> Rewrite:
+    """All intervals the state still knows, from its first change (to re-assert them)."""
+    since = state.changes[0][0] if state.changes else 0
+    return Rewrite(since, intervals_of(state.changes))
+
+
+def admit_change(
+    state: PresenceState, change: Change, lateness_ms: int
+) -> tuple[Admission, Rewrite | None]:
+    """Apply a change in place; returns the admission and the day-record rewrite it needs.
+
+    The rewrite starts at the new change's predecessor (whose interval it ends). Events
+    more than ``lateness_ms`` behind the latest change are LATE: the intervals they
+    would change may already be final.
+    """
+    t, event_id = change[0], change[1]
+    if any(c[1] == event_id for c in state.changes):
+        return Admission.DUPLICATE, None
+    if state.changes and t < state.watermark - lateness_ms:
+        return Admission.LATE, None
+    key = (t, event_id)
+    position = 0
+    while position < len(state.changes) and _order(state.changes[position]) < key:
+        position += 1
+    state.changes.insert(position, change)
+    state.watermark = max(state.watermark, t)
+    since = state.changes[max(0, position - 1)][0]
+    rewrite = Rewrite(since, [i for i in intervals_of(state.changes) if i.start >= since])
+    _prune(state, lateness_ms)
+    return Admission.ACCEPTED, rewrite
+
+
+def _order(change: Change) -> tuple[int, str]:
+    return (change[0], change[1])
+
+
+def _prune(state: PresenceState, lateness_ms: int) -> None:
+    """Keep the changes within the bound and the one just before it (the anchor)."""
+    horizon = state.watermark - lateness_ms
+    first_inside = next(
+        (i for i, c in enumerate(state.changes) if c[0] >= horizon), len(state.changes)
+    )
+    del state.changes[: max(0, first_inside - 1)]
+
+
+def day_of(t: int) -> int:
+    """The UTC day (epoch ms of its midnight) an interval starting at ``t`` is filed under."""
+    return t - t % DAY_MS
+
+
+def merge_day(existing: list[list[Any]], day: int, rewrite: Rewrite) -> list[list[Any]]:
+    """A day record's intervals after ``rewrite``."""
+    kept = [i for i in existing if i[0] < rewrite.since]
+    added = [i.to_json() for i in rewrite.intervals if day_of(i.start) == day]
+    return sorted(kept + added, key=lambda i: i[0])

@@ -1,0 +1,125 @@
+"""Applies one admitted event to the state stores (any mapping: Faust tables or dicts)."""
+
+from __future__ import annotations
+
+from bisect import insort
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from streamproc.dedupe import Admission
+from streamproc.events import EVENT_TYPES, Event, PresenceChanged
+from streamproc.metrics.conversation import log_entry, order_key
+from streamproc.metrics.directory import apply_directory_event, directory_key
+from streamproc.metrics.message import apply_message_event, new_message
+from streamproc.metrics.presence import (
+    PresenceState,
+    Rewrite,
+    admit_change,
+    current_rewrite,
+    merge_day,
+)
+
+Store = MutableMapping[bytes, bytes]
+
+
+@dataclass(frozen=True)
+class Stores:
+    """The keyed state, partition-local like the Faust tables that usually back it.
+
+    - ``conversations``: conversation id → ``{"log": [entries in event order]}``
+    - ``messages``: message id → the message record (metrics.message)
+    - ``presence``: agent id → recent presence changes (metrics.presence)
+    - ``presence_days``: ``agent|day-ms`` → ``{"agent", "day", "intervals"}``
+    - ``directory``: ``kind|id`` → last-write-wins record (metrics.directory)
+    """
+
+    conversations: Store
+    messages: Store
+    presence: Store
+    presence_days: Store
+    directory: Store
+
+
+def _load(store: Store, key: bytes) -> Any:
+    raw = store.get(key)
+    return None if raw is None else orjson.loads(raw)
+
+
+def _save(store: Store, key: bytes, value: Any) -> None:
+    store[key] = orjson.dumps(value)
+
+
+def apply_event(stores: Stores, event: Event, lateness_ms: int) -> Admission:
+    """Apply ``event``; ACCEPTED if it changed anything.
+
+    A DUPLICATE re-writes the records the event touches with their current values, so a
+    worker that died after updating its local store but before the changelog got the
+    write heals the changelog when the event is delivered again (at-least-once).
+    """
+    if isinstance(event, PresenceChanged):
+        return _apply_presence(stores, event, lateness_ms)
+    if EVENT_TYPES[event.type].stream == "conversation":
+        return _apply_conversation_event(stores, event)
+    return _apply_directory(stores, event)
+
+
+def _apply_conversation_event(stores: Stores, event: Event) -> Admission:
+    changed = False
+    conversation_id = event.key
+    entry = log_entry(event)
+    if entry is not None:
+        key = conversation_id.encode()
+        record = _load(stores.conversations, key) or {"log": []}
+        log = record["log"]
+        if not any(e["id"] == event.event_id for e in log):
+            if not log or order_key(entry) >= order_key(log[-1]):
+                log.append(entry)
+            else:
+                insort(log, entry, key=order_key)
+            changed = True
+        _save(stores.conversations, key, record)
+    if event.type.startswith("message."):
+        message_id: str = getattr(event, "message_id")  # noqa: B009 - every message.* has it
+        key = message_id.encode()
+        message = _load(stores.messages, key) or new_message(conversation_id)
+        changed = apply_message_event(message, event) or changed
+        _save(stores.messages, key, message)
+    return Admission.ACCEPTED if changed else Admission.DUPLICATE
+
+
+def _apply_presence(stores: Stores, event: PresenceChanged, lateness_ms: int) -> Admission:
+    key = event.agent_id.encode()
+    state = PresenceState.from_json(_load(stores.presence, key))
+    change = [event.occurred_at_ms, event.event_id, event.presence, event.away_status]
+    admission, rewrite = admit_change(state, change, lateness_ms)
+    if admission is Admission.LATE:
+        return admission
+    if rewrite is None:  # duplicate: re-assert what the state knows
+        rewrite = current_rewrite(state)
+    _save(stores.presence, key, state.to_json())
+    _write_days(stores, event.agent_id, rewrite)
+    return admission
+
+
+def _write_days(stores: Stores, agent_id: str, rewrite: Rewrite) -> None:
+    for day in rewrite.days:
+        key = f"{agent_id}|{day}".encode()
+        record = _load(stores.presence_days, key) or {
+            "agent": agent_id,
+            "day": day,
+            "intervals": [],
+        }
+        record["intervals"] = merge_day(record["intervals"], day, rewrite)
+        _save(stores.presence_days, key, record)
+
+
+def _apply_directory(stores: Stores, event: Event) -> Admission:
+    kind, entity_id = directory_key(event)
+    key = f"{kind}|{entity_id}".encode()
+    before = _load(stores.directory, key)
+    after = apply_directory_event(before, event)
+    _save(stores.directory, key, after)
+    return Admission.DUPLICATE if after == before else Admission.ACCEPTED
