@@ -148,11 +148,13 @@ def stats(wait_s: float) -> None:
 
 def _register_optional_commands() -> None:
     """Commands that live in their own modules."""
+    from exporter.cli import export_command, exporter_command
     from streamproc.broker.cli import kafka
+    from streamproc.oracle import oracle_command
     from streamproc.simulate import simulate_command
 
-    main.add_command(kafka)
-    main.add_command(simulate_command)
+    for command in (kafka, simulate_command, exporter_command, export_command, oracle_command):
+        main.add_command(command)
 
 
 _register_optional_commands()

@@ -48,6 +48,10 @@ class Settings:
     topic_export_requests: str = "inbox.export.requests"
     topic_export_results: str = "inbox.export.results"
     events_partitions: int = 8
+    # Exporter: where CSVs and the read model live, how long a request may wait for workers.
+    export_dir: Path | None = None
+    readmodel_path: Path | None = None
+    export_timeout_s: int = 120
     # Event-time rules.
     lateness_s: int = 3600
     lock_max_s: int = 7200
@@ -73,6 +77,16 @@ class Settings:
     def table_state_dir(self) -> Path:
         """Faust's local table state (RocksDB) of this worker."""
         return self.tables_dir or self.data_dir / "tables"
+
+    @property
+    def exports_dir(self) -> Path:
+        """Where the exporter writes CSV files (default ``data_dir/exports``)."""
+        return self.export_dir or self.data_dir / "exports"
+
+    @property
+    def readmodel_file(self) -> Path:
+        """The read model's SQLite file (default ``data_dir/readmodel.sqlite``)."""
+        return self.readmodel_path or self.data_dir / "readmodel.sqlite"
 
     def topic_for_role(self, role: str) -> str:
         """The topic name of a contract role (``messages``, ``locks``, ...)."""

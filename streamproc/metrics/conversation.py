@@ -28,8 +28,8 @@ LogEntry = dict[str, Any]
 def log_entry(event: Event) -> LogEntry | None:
     """The compact log entry of an event that conversation metrics read, else None.
 
-    ``message.updated``, ``message.deleted`` and ``message.tag_removed`` change only the
-    message's own state and the conversation's Last Updated (a max, idempotent).
+    ``message.updated`` and ``message.deleted`` change only the message's own state and
+    the conversation's Last Updated (a max over the messages, taken by the read model).
     """
     base: LogEntry = {"t": event.occurred_at_ms, "id": event.event_id, "k": event.type}
     match event:
@@ -38,7 +38,7 @@ def log_entry(event: Event) -> LogEntry | None:
                 m=event.message_id, d=event.direction, sk=event.sender.kind,
                 si=event.sender.id, tm=event.team_id,
             )  # fmt: skip
-        case MessageTagChanged(type="message.tag_added"):
+        case MessageTagChanged():
             base.update(
                 m=event.message_id, g=event.tag_id, ak=event.actor.kind, ai=event.actor.id,
                 tm=event.team_id,
@@ -233,10 +233,16 @@ class ConversationFacts:
     status_changes: list[StatusChange] = field(default_factory=list)
     topics_added: list[Application] = field(default_factory=list)
     tags_added: list[Application] = field(default_factory=list)
+    labels_removed: list[Application] = field(default_factory=list)
     topics_now: dict[str, int] = field(default_factory=dict)
     csat_sent_t: int | None = None
     csat_survey_id: str | None = None
     csat_responses: list[CsatResponse] = field(default_factory=list)
+
+    @property
+    def topic_ids(self) -> list[str]:
+        """Topics on the conversation, by when they were (last) added, then id."""
+        return [topic for _t, topic in sorted((t, o) for o, t in self.topics_now.items())]
 
     @property
     def first_resolution_t(self) -> int | None:
@@ -286,6 +292,7 @@ class _Fold:
         self.open_sessions: dict[str, LockSession] = {}
         self.open_queue: QueueEntry | None = None  # waiting for its response
         self.replied_since_queue = False  # an agent reply after the latest queue entry
+        self.message_ids: set[str] = set()
         self.latest_resolution: Resolution | None = None
 
     # -- time ---------------------------------------------------------------------------
@@ -314,15 +321,19 @@ class _Fold:
 
     def on_conversation_created(self, e: LogEntry, t: int) -> None:
         f = self.f
+        if f.created_t is not None:
+            return  # a repeated creation: the first one stands
         f.channel_id, f.contact_profile_id, f.url, f.created_t = e["ch"], e["p"], e["u"], t
         self.replied_since_queue = False
-        if e.get("lang") is not None:
-            f.language = e["lang"]
+        f.language = e["lang"]
 
     def on_conversation_language_set(self, e: LogEntry, t: int) -> None:
         self.f.language = e["lang"]
 
     def on_message_created(self, e: LogEntry, t: int) -> None:
+        if e["m"] in self.message_ids:
+            return  # a repeated creation: the first one stands
+        self.message_ids.add(e["m"])
         message = Message(t, e["m"], e["d"], e["sk"], e["si"], e["tm"])
         self.f.messages.append(message)
         if message.direction == "INBOUND" and self.f.first_inbound_t is None:
@@ -346,11 +357,15 @@ class _Fold:
     def on_message_tag_added(self, e: LogEntry, t: int) -> None:
         self.f.tags_added.append(Application(t, e["g"], e["ak"], e["ai"], e["tm"], e["m"]))
 
+    def on_message_tag_removed(self, e: LogEntry, t: int) -> None:
+        self.f.labels_removed.append(Application(t, e["g"], e["ak"], e["ai"], e["tm"], e["m"]))
+
     def on_conversation_topic_added(self, e: LogEntry, t: int) -> None:
         self.f.topics_added.append(Application(t, e["o"], e["ak"], e["ai"], e["tm"]))
-        self.f.topics_now.setdefault(e["o"], t)
+        self.f.topics_now[e["o"]] = t  # re-adding a present topic counts as its latest add
 
     def on_conversation_topic_removed(self, e: LogEntry, t: int) -> None:
+        self.f.labels_removed.append(Application(t, e["o"], e["ak"], e["ai"], e["tm"]))
         self.f.topics_now.pop(e["o"], None)
 
     def on_conversation_locked(self, e: LogEntry, t: int) -> None:

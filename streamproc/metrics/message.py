@@ -48,7 +48,10 @@ def apply_message_event(record: MessageRecord, event: Event) -> bool:
     if record["lu"] is None or event.occurred_at_ms > record["lu"]:
         record["lu"] = event.occurred_at_ms
     match event:
-        case MessageCreated():
+        case MessageCreated() if (
+            record["created"] is None or event.occurred_at_ms < record["created"]["t"]
+        ):
+            # A repeated creation: the first one (in event order) stands.
             record["created"] = {
                 "t": event.occurred_at_ms,
                 "direction": event.direction,
@@ -86,9 +89,9 @@ def _latest(stamps: dict[str, list[Any]], tag_id: str, stamp: list[Any]) -> None
 
 
 def tags_now(record: MessageRecord) -> list[str]:
-    """Tags on the message, ordered by when they were (last) added, then id."""
+    """Tags on the message, ordered by when they were (last) added (ms), then id."""
     current = [
-        (added, tag)
+        (added[0], tag)
         for tag, added in record["tags"].items()
         if tag not in record["removed"] or added > record["removed"][tag]
     ]

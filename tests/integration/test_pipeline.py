@@ -24,7 +24,7 @@ LOGGED_TYPES = {
     "conversation.created", "conversation.status_changed", "conversation.locked",
     "conversation.unlocked", "conversation.topic_added", "conversation.topic_removed",
     "conversation.language_set", "csat.sent", "csat.responded", "message.created",
-    "message.tag_added",
+    "message.tag_added", "message.tag_removed",
 }  # fmt: skip
 DIRECTORY_KIND = {
     "agent.upserted": "agent", "team.upserted": "team", "virtual_agent.upserted":

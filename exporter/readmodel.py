@@ -1,0 +1,295 @@
+"""The read model: the tables' changelogs folded into SQLite for exports and dashboards."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import sqlite_utils
+
+from streamproc.metrics.conversation import ConversationFacts, fold
+from streamproc.metrics.directory import is_active
+from streamproc.metrics.message import tags_now
+
+STATE_TABLES = ("conversations", "messages", "presence_days", "directory")
+"""Changelogs the read model follows (``presence`` holds only the reorder window)."""
+
+# Facts tables: rows derived from one conversation, replaced whenever it changes.
+_FACT_TABLES = (
+    "conv_messages",
+    "queue_entries",
+    "responses",
+    "resolutions",
+    "sessions",
+    "status_changes",
+    "applications",
+    "csat_responses",
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS offsets (topic TEXT, partition INTEGER, next_offset INTEGER,
+    PRIMARY KEY (topic, partition));
+CREATE TABLE IF NOT EXISTS conversations (
+    conversation_id TEXT PRIMARY KEY, channel_id TEXT, contact_profile_id TEXT, url TEXT,
+    created_t INTEGER, language TEXT, status TEXT, last_status_agent_id TEXT,
+    last_status_team_id TEXT, first_resolution_t INTEGER, inbound_count INTEGER,
+    outbound_count INTEGER, first_response_t INTEGER, first_response_ms INTEGER,
+    first_response_agent_id TEXT, first_response_team_id TEXT, topic_ids TEXT,
+    csat_status TEXT, csat_score INTEGER, csat_question TEXT, csat_answer TEXT,
+    log_lu INTEGER, res_t INTEGER, res_actor_kind TEXT, res_actor_id TEXT, res_team_id TEXT,
+    res_reason TEXT, res_comment TEXT, res_trigger TEXT, res_ms INTEGER);
+CREATE INDEX IF NOT EXISTS conversations_first_resolution ON conversations (first_resolution_t);
+CREATE INDEX IF NOT EXISTS conversations_status ON conversations (status);
+CREATE INDEX IF NOT EXISTS conversations_contact ON conversations (contact_profile_id);
+CREATE TABLE IF NOT EXISTS messages (
+    message_id TEXT PRIMARY KEY, conversation_id TEXT, created_t INTEGER, direction TEXT,
+    sender_kind TEXT, sender_id TEXT, team_id TEXT, message_type TEXT, origin TEXT,
+    outbound_type TEXT, system_user_type TEXT, content TEXT, post_url TEXT, tag_ids TEXT,
+    lu INTEGER, deleted_t INTEGER);
+CREATE INDEX IF NOT EXISTS messages_created ON messages (created_t);
+CREATE INDEX IF NOT EXISTS messages_conversation ON messages (conversation_id);
+CREATE TABLE IF NOT EXISTS conv_messages (conversation_id TEXT, t INTEGER, message_id TEXT,
+    direction TEXT, sender_kind TEXT, sender_id TEXT, team_id TEXT);
+CREATE INDEX IF NOT EXISTS conv_messages_t ON conv_messages (t);
+CREATE INDEX IF NOT EXISTS conv_messages_conversation ON conv_messages (conversation_id);
+CREATE TABLE IF NOT EXISTS queue_entries (conversation_id TEXT, t INTEGER, started_by TEXT,
+    handover_reason TEXT, actor_kind TEXT, actor_id TEXT);
+CREATE INDEX IF NOT EXISTS queue_entries_t ON queue_entries (t);
+CREATE INDEX IF NOT EXISTS queue_entries_conversation ON queue_entries (conversation_id);
+CREATE TABLE IF NOT EXISTS responses (conversation_id TEXT, queue_t INTEGER, t INTEGER,
+    started_by TEXT, handover_reason TEXT, inbound_message_id TEXT, agent_id TEXT,
+    team_id TEXT, outbound_message_id TEXT);
+CREATE INDEX IF NOT EXISTS responses_t ON responses (t);
+CREATE INDEX IF NOT EXISTS responses_conversation ON responses (conversation_id);
+CREATE TABLE IF NOT EXISTS resolutions (conversation_id TEXT, t INTEGER, actor_kind TEXT,
+    actor_id TEXT, team_id TEXT, reason TEXT, comment TEXT, trigger_kind TEXT,
+    with_reply INTEGER, resolution_ms INTEGER);
+CREATE INDEX IF NOT EXISTS resolutions_t ON resolutions (t);
+CREATE INDEX IF NOT EXISTS resolutions_conversation ON resolutions (conversation_id);
+CREATE TABLE IF NOT EXISTS sessions (conversation_id TEXT, agent_id TEXT, team_id TEXT,
+    start INTEGER, expiry INTEGER, end_t INTEGER, replied INTEGER, own_status_end INTEGER);
+CREATE INDEX IF NOT EXISTS sessions_end ON sessions (end_t);
+CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expiry);
+CREATE INDEX IF NOT EXISTS sessions_conversation ON sessions (conversation_id);
+CREATE TABLE IF NOT EXISTS status_changes (conversation_id TEXT, t INTEGER, status TEXT,
+    actor_kind TEXT, actor_id TEXT, team_id TEXT);
+CREATE INDEX IF NOT EXISTS status_changes_t ON status_changes (t);
+CREATE INDEX IF NOT EXISTS status_changes_conversation ON status_changes (conversation_id);
+CREATE TABLE IF NOT EXISTS applications (conversation_id TEXT, kind TEXT, t INTEGER,
+    target_id TEXT, actor_kind TEXT, actor_id TEXT, team_id TEXT, message_id TEXT);
+CREATE INDEX IF NOT EXISTS applications_t ON applications (t);
+CREATE INDEX IF NOT EXISTS applications_conversation ON applications (conversation_id);
+CREATE TABLE IF NOT EXISTS csat_responses (conversation_id TEXT, t INTEGER, survey_id TEXT,
+    score INTEGER, agent_id TEXT, team_id TEXT);
+CREATE INDEX IF NOT EXISTS csat_responses_t ON csat_responses (t);
+CREATE INDEX IF NOT EXISTS csat_responses_conversation ON csat_responses (conversation_id);
+CREATE TABLE IF NOT EXISTS presence_intervals (agent_id TEXT, day INTEGER, start INTEGER,
+    end_t INTEGER, presence TEXT, away_status TEXT);
+CREATE INDEX IF NOT EXISTS presence_intervals_day ON presence_intervals (agent_id, day);
+CREATE INDEX IF NOT EXISTS presence_intervals_start ON presence_intervals (start);
+CREATE TABLE IF NOT EXISTS export_results (request_id TEXT PRIMARY KEY, result TEXT);
+CREATE TABLE IF NOT EXISTS directory (kind TEXT, id TEXT, fields TEXT, active INTEGER,
+    lu INTEGER, PRIMARY KEY (kind, id));
+"""
+
+
+class ReadModel:
+    """A SQLite database holding the latest state of every table key, as rows."""
+
+    def __init__(self, path: Path | str, lock_max_ms: int) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        self.conn.executescript(_SCHEMA)
+        self.db = sqlite_utils.Database(self.conn)
+        self.lock_max_ms = lock_max_ms
+
+    def close(self) -> None:
+        """Close the database."""
+        self.conn.close()
+
+    # -- offsets --------------------------------------------------------------------------
+    def next_offsets(self) -> dict[tuple[str, int], int]:
+        """Where each changelog partition continues: {(topic, partition): next offset}."""
+        rows = self.conn.execute("SELECT topic, partition, next_offset FROM offsets")
+        return {(t, p): o for t, p, o in rows}
+
+    # -- applying changelog batches -------------------------------------------------------
+    def apply_batch(
+        self,
+        table: str,
+        latest: dict[bytes, bytes | None],
+        offsets: dict[tuple[str, int], int],
+    ) -> None:
+        """Apply the latest value of each key of one table and record the offsets reached,
+        in one transaction (a crash leaves the model at the previous batch)."""
+        apply = {
+            "conversations": self._apply_conversation,
+            "messages": self._apply_message,
+            "presence_days": self._apply_presence_day,
+            "directory": self._apply_directory,
+        }[table]
+        self.conn.execute("BEGIN")
+        try:
+            for key, value in latest.items():
+                apply(key.decode(), None if value is None else orjson.loads(value))
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO offsets VALUES (?, ?, ?)",
+                [(t, p, o) for (t, p), o in offsets.items()],
+            )
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    def _apply_conversation(self, conversation_id: str, record: dict[str, Any] | None) -> None:
+        for name in ("conversations", *_FACT_TABLES):
+            self.conn.execute(f"DELETE FROM {name} WHERE conversation_id = ?", (conversation_id,))  # noqa: S608
+        if record is None:
+            return
+        log = record["log"]
+        facts = fold(conversation_id, log, self.lock_max_ms)
+        self._insert_conversation(facts, max((e["t"] for e in log), default=None))
+        self._insert_facts(facts)
+
+    def _insert_conversation(self, f: ConversationFacts, log_lu: int | None) -> None:
+        first = f.first_response
+        completion = f.csat_completion
+        r = f.latest_resolution
+        self.conn.execute(
+            "INSERT INTO conversations VALUES"
+            " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                f.conversation_id, f.channel_id, f.contact_profile_id, f.url, f.created_t,
+                f.language, f.status, f.last_status_agent_id, f.last_status_team_id,
+                f.first_resolution_t, f.inbound_count, f.outbound_count,
+                first.t if first else None, first.response_ms if first else None,
+                first.agent_id if first else None, first.team_id if first else None,
+                orjson.dumps(f.topic_ids).decode(), f.csat_status,
+                completion.score if completion else None,
+                completion.followup_question if completion else None,
+                completion.followup_answer if completion else None, log_lu,
+                *(
+                    (r.t, r.actor_kind, r.actor_id, r.team_id, r.reason, r.comment, r.trigger,
+                     r.resolution_ms)
+                    if r else (None,) * 8
+                ),
+            ),
+        )  # fmt: skip
+
+    def _insert_facts(self, f: ConversationFacts) -> None:
+        c = f.conversation_id
+        rows: dict[str, Iterable[tuple[Any, ...]]] = {
+            "conv_messages": (
+                (c, m.t, m.message_id, m.direction, m.sender_kind, m.sender_id, m.team_id)
+                for m in f.messages
+            ),
+            "queue_entries": (
+                (c, q.t, q.started_by, q.handover_reason, q.actor_kind, q.actor_id)
+                for q in f.queue_entries
+            ),
+            "responses": (
+                (c, r.queue_t, r.t, r.started_by, r.handover_reason, r.inbound_message_id,
+                 r.agent_id, r.team_id, r.outbound_message_id)
+                for r in f.responses
+            ),
+            "resolutions": (
+                (c, r.t, r.actor_kind, r.actor_id, r.team_id, r.reason, r.comment, r.trigger,
+                 int(r.with_reply), r.resolution_ms)
+                for r in f.resolutions
+            ),
+            "sessions": (
+                (c, s.agent_id, s.team_id, s.start, s.expiry, s.end, int(s.replied),
+                 int(s.own_status_end))
+                for s in f.sessions
+            ),
+            "status_changes": (
+                (c, s.t, s.status, s.actor_kind, s.actor_id, s.team_id) for s in f.status_changes
+            ),
+            "applications": (
+                *((c, "topic", a.t, a.target_id, a.actor_kind, a.actor_id, a.team_id, None)
+                  for a in f.topics_added),
+                *((c, "tag", a.t, a.target_id, a.actor_kind, a.actor_id, a.team_id, a.message_id)
+                  for a in f.tags_added),
+                *((c, "removed", a.t, a.target_id, a.actor_kind, a.actor_id, a.team_id,
+                   a.message_id) for a in f.labels_removed),
+            ),
+            "csat_responses": (
+                (c, r.t, r.survey_id, r.score, r.agent_id, r.team_id) for r in f.csat_responses
+            ),
+        }  # fmt: skip
+        for name, values in rows.items():
+            values = list(values)
+            if values:
+                marks = ",".join("?" * len(values[0]))
+                self.conn.executemany(f"INSERT INTO {name} VALUES ({marks})", values)  # noqa: S608
+
+    def _apply_message(self, message_id: str, record: dict[str, Any] | None) -> None:
+        self.conn.execute("DELETE FROM messages WHERE message_id = ?", (message_id,))
+        if record is None or record["created"] is None:
+            return  # not created yet (its other events arrived first)
+        created = record["created"]
+        self.conn.execute(
+            "INSERT INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                message_id, record["conversation_id"], created["t"], created["direction"],
+                created["sender_kind"], created["sender_id"], created["team_id"],
+                created["message_type"], created["origin"], created["outbound_type"],
+                created["system_user_type"], record["content"], created["post_url"],
+                orjson.dumps(tags_now(record)).decode(), record["lu"], record["deleted_t"],
+            ),
+        )  # fmt: skip
+
+    def _apply_presence_day(self, key: str, record: dict[str, Any] | None) -> None:
+        agent_id, day = key.rsplit("|", 1)
+        self.conn.execute(
+            "DELETE FROM presence_intervals WHERE agent_id = ? AND day = ?", (agent_id, int(day))
+        )
+        if record is None:
+            return
+        self.conn.executemany(
+            "INSERT INTO presence_intervals VALUES (?,?,?,?,?,?)",
+            [(agent_id, int(day), *interval) for interval in record["intervals"]],
+        )
+
+    def _apply_directory(self, key: str, record: dict[str, Any] | None) -> None:
+        kind, entity_id = key.split("|", 1)
+        if record is None:
+            self.conn.execute("DELETE FROM directory WHERE kind = ? AND id = ?", (kind, entity_id))
+            return
+        active = is_active(record)
+        self.conn.execute(
+            "INSERT OR REPLACE INTO directory VALUES (?,?,?,?,?)",
+            (kind, entity_id, orjson.dumps(record["fields"]).decode(), int(active), record["lu"]),
+        )
+
+    # -- export results (a repeated request id gets the earlier result) ---------------------
+    def earlier_result(self, request_id: str) -> dict[str, Any] | None:
+        """The result of an earlier successful export with this request id."""
+        row = self.conn.execute(
+            "SELECT result FROM export_results WHERE request_id = ?", (request_id,)
+        ).fetchone()
+        return None if row is None else orjson.loads(row[0])
+
+    def remember_result(self, request_id: str, result: dict[str, Any]) -> None:
+        """Keep a successful result for repeats of its request id."""
+        self.conn.execute(
+            "INSERT OR REPLACE INTO export_results VALUES (?, ?)",
+            (request_id, orjson.dumps(result).decode()),
+        )
+
+    # -- reading ---------------------------------------------------------------------------
+    def watermark_ms(self) -> int | None:
+        """The latest event time reflected anywhere in the model."""
+        row = self.conn.execute(
+            "SELECT max(x) FROM (SELECT max(log_lu) AS x FROM conversations"
+            " UNION ALL SELECT max(lu) FROM messages"
+            " UNION ALL SELECT max(lu) FROM directory"
+            " UNION ALL SELECT max(coalesce(end_t, start)) FROM presence_intervals)"
+        ).fetchone()
+        return None if row is None else row[0]

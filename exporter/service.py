@@ -1,0 +1,257 @@
+"""The exporter service: export requests from Kafka to CSV files, results back to Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from exporter.csvfmt import write_csv
+from exporter.readmodel import ReadModel
+from exporter.request import BadRequest, ExportRequest, parse_request
+from exporter.rows import BUILDERS, Context, Directory, at
+from exporter.sync import ChangelogFollower, Offsets
+from streamproc.settings import Settings
+from streamproc.topics import partition_counts
+
+log = logging.getLogger(__name__)
+
+
+class ExportFailed(RuntimeError):
+    """An export that could not be completed; the message is the result's ``error``."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The cut an export reflects: inbound offsets waited for, changelog offsets read, and
+    the event-time watermark of the read model at that point."""
+
+    as_of_ms: int
+    inbound: Offsets
+    changelog: Offsets
+
+    def describe(self) -> dict[str, Any]:
+        """JSON form for the result message."""
+        return {
+            "inbound": _offsets_json(self.inbound),
+            "changelog": _offsets_json(self.changelog),
+        }
+
+
+def _offsets_json(offsets: Offsets) -> dict[str, dict[str, int]]:
+    result: dict[str, dict[str, int]] = {}
+    for (topic, partition), offset in sorted(offsets.items()):
+        result.setdefault(topic, {})[str(partition)] = offset
+    return result
+
+
+def rfc3339(moment: datetime) -> str:
+    """RFC 3339 in UTC with milliseconds."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def now() -> datetime:
+    """Wall-clock time, aware."""
+    return datetime.now(UTC)
+
+
+class Exporter:
+    """Owns the read model and its changelog follower; takes snapshots and renders CSVs."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.model = ReadModel(settings.readmodel_file, settings.lock_max_s * 1000)
+        self.follower = ChangelogFollower(settings, self.model)
+        self.inbound_reader: AIOKafkaConsumer | None = None
+        self.admin_group = settings.app_id
+
+    async def start(self) -> None:
+        """Connect to Kafka."""
+        await self.follower.start()
+        self.inbound_reader = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.bootstrap_servers, group_id=None
+        )
+        await self.inbound_reader.start()
+
+    async def stop(self) -> None:
+        """Disconnect and close the read model."""
+        await self.follower.stop()
+        if self.inbound_reader is not None:
+            await self.inbound_reader.stop()
+        self.model.close()
+
+    async def refresh(self) -> int:
+        """Bring the read model to the changelogs' current ends (dashboards read it)."""
+        await self._ensure_all_changelogs()
+        return await self.follower.catch_up(await self.follower.end_offsets())
+
+    async def _ensure_all_changelogs(self) -> None:
+        """Workers create the changelog topics; follow those that appeared since start."""
+        expected = len(self.follower.topic_table) * self.settings.events_partitions
+        if len(self.follower.partitions) < expected:
+            await self.follower.stop()
+            self.follower = ChangelogFollower(self.settings, self.model)
+            await self.follower.start()
+
+    async def snapshot(self, timeout_s: float) -> Snapshot:
+        """Wait until the workers have processed everything published to the inbound topics
+        so far, then bring the read model to the changelogs' ends."""
+        assert self.inbound_reader is not None  # noqa: S101 - start() first
+        counts = await partition_counts(self.settings, list(self.settings.inbound_topics))
+        tps = [TopicPartition(t, p) for t, n in counts.items() for p in range(n)]
+        cut = {
+            (tp.topic, tp.partition): o
+            for tp, o in (await self.inbound_reader.end_offsets(tps)).items()
+        }
+        deadline = time.monotonic() + timeout_s
+        while True:
+            lag = await self._lag(cut)
+            if lag == 0:
+                break
+            if time.monotonic() > deadline:
+                raise ExportFailed(
+                    f"the workers did not process the events published before the request "
+                    f"within {timeout_s:.0f} s ({lag} still pending); is a worker running?"
+                )
+            await asyncio.sleep(0.2)
+        await self._ensure_all_changelogs()
+        changelog = await self.follower.end_offsets()
+        await self.follower.catch_up(changelog)
+        watermark = self.model.watermark_ms()
+        as_of = watermark if watermark is not None else 0
+        return Snapshot(as_of, cut, changelog)
+
+    async def _lag(self, cut: Offsets) -> int:
+        from aiokafka.admin import AIOKafkaAdminClient
+
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.bootstrap_servers)
+        await admin.start()
+        try:
+            committed = await admin.list_consumer_group_offsets(
+                self.settings.app_id, partitions=[TopicPartition(t, p) for t, p in cut]
+            )
+        finally:
+            await admin.close()
+        lag = 0
+        for (topic, partition), end in cut.items():
+            meta = committed.get(TopicPartition(topic, partition))
+            done = meta.offset if meta is not None and meta.offset >= 0 else 0
+            lag += max(0, end - done)
+        return lag
+
+    def render(self, request: ExportRequest, snapshot: Snapshot, path: Path) -> dict[str, Any]:
+        """Write the CSV of ``request`` from the read model to ``path`` (atomically)."""
+        context = Context(
+            self.model.conn, request, Directory.load(self.model.conn), snapshot.as_of_ms
+        )
+        rows = BUILDERS[request.export_type](context)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".csv.partial")
+        try:
+            with partial.open("wb") as out:
+                result = write_csv(out, request.spec, rows, locale=request.locale, tz=request.tz)
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
+        return {
+            "path": str(path),
+            "rows": result.rows,
+            "bytes": result.bytes,
+            "sha256": result.sha256,
+        }
+
+    def file_for(self, request: ExportRequest, started: datetime) -> Path:
+        """The service chooses file names: type, time and a digest of the request id."""
+        digest = hashlib.sha256(request.request_id.encode()).hexdigest()[:12]
+        stamp = started.strftime("%Y%m%dT%H%M%S")
+        return self.settings.exports_dir / f"{request.export_type}-{stamp}-{digest}.csv"
+
+    async def handle(self, raw: bytes | None) -> dict[str, Any]:
+        """Serve one request message; always returns a result (``succeeded`` or ``failed``)."""
+        started = now()
+        base: dict[str, Any] = {
+            "request_id": None,
+            "export_type": None,
+            "started_at": rfc3339(started),
+        }
+        try:
+            try:
+                obj = orjson.loads(raw or b"")
+            except orjson.JSONDecodeError:
+                raise BadRequest("request is not JSON") from None
+            if isinstance(obj, dict) and isinstance(obj.get("request_id"), str):
+                base["request_id"] = obj["request_id"]
+            if isinstance(obj, dict) and isinstance(obj.get("export_type"), str):
+                base["export_type"] = obj["export_type"]
+            request = parse_request(obj)
+            earlier = self.model.earlier_result(request.request_id)
+            if earlier is not None:
+                return earlier
+            snapshot = await self.snapshot(self.settings.export_timeout_s)
+            written = self.render(request, snapshot, self.file_for(request, started))
+            result = {
+                **base,
+                "status": "succeeded",
+                **written,
+                "as_of": rfc3339(at(snapshot.as_of_ms) or started),
+                "cut": snapshot.describe(),
+                "finished_at": rfc3339(now()),
+            }
+        except (BadRequest, ExportFailed) as exc:
+            result = {**base, "status": "failed", "error": str(exc), "finished_at": rfc3339(now())}
+        except Exception as exc:  # an export must always answer
+            log.exception("export failed")
+            result = {
+                **base,
+                "status": "failed",
+                "error": f"internal error: {type(exc).__name__}: {exc}",
+                "finished_at": rfc3339(now()),
+            }
+        if result.get("request_id") and result["status"] == "succeeded":
+            self.model.remember_result(result["request_id"], result)
+        return result
+
+
+async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    """Consume export requests and publish results until ``stop`` is set."""
+    exporter = Exporter(settings)
+    await exporter.start()
+    requests = AIOKafkaConsumer(
+        settings.topic_export_requests,
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=f"{settings.app_id}-exporter",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    await requests.start()
+    await producer.start()
+    stop = stop or asyncio.Event()
+    try:
+        while not stop.is_set():
+            batch = await requests.getmany(timeout_ms=500, max_records=1)
+            if not batch:
+                await exporter.refresh()
+                continue
+            for tp, messages in batch.items():
+                for message in messages:
+                    result = await exporter.handle(message.value)
+                    await producer.send_and_wait(
+                        settings.topic_export_results,
+                        value=orjson.dumps(result),
+                        key=(result.get("request_id") or "").encode() or None,
+                    )
+                    await requests.commit({tp: message.offset + 1})
+    finally:
+        await requests.stop()
+        await producer.stop()
+        await exporter.stop()

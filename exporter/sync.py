@@ -1,0 +1,91 @@
+"""Keeps the read model up to date: consumes the tables' changelogs into SQLite in batches."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from exporter.readmodel import STATE_TABLES, ReadModel
+from streamproc.changelog import changelog_topic
+from streamproc.settings import Settings
+from streamproc.topics import partition_counts
+
+Offsets = dict[tuple[str, int], int]
+
+
+class ChangelogFollower:
+    """A consumer of every state table's changelog, resuming where the read model is."""
+
+    def __init__(self, settings: Settings, model: ReadModel) -> None:
+        self.settings = settings
+        self.model = model
+        self.topic_table = {changelog_topic(settings, t): t for t in STATE_TABLES}
+        self.consumer: AIOKafkaConsumer | None = None
+        self.partitions: list[TopicPartition] = []
+
+    async def start(self) -> None:
+        """Connect and seek every changelog partition to the model's next offset."""
+        counts = await partition_counts(self.settings, list(self.topic_table))
+        self.partitions = [
+            TopicPartition(t, p) for t, n in sorted(counts.items()) for p in range(n)
+        ]
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.bootstrap_servers,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=8 * 1024 * 1024,
+            fetch_max_bytes=64 * 1024 * 1024,
+        )
+        await self.consumer.start()
+        if not self.partitions:
+            return
+        self.consumer.assign(self.partitions)
+        done = self.model.next_offsets()
+        for tp in self.partitions:
+            offset = done.get((tp.topic, tp.partition))
+            if offset is None:
+                await self.consumer.seek_to_beginning(tp)
+            else:
+                self.consumer.seek(tp, offset)
+
+    async def stop(self) -> None:
+        """Disconnect."""
+        if self.consumer is not None:
+            await self.consumer.stop()
+
+    async def end_offsets(self) -> Offsets:
+        """The changelogs' current end offsets (what a snapshot taken now must reach)."""
+        assert self.consumer is not None  # noqa: S101 - start() first
+        if not self.partitions:
+            return {}
+        ends = await self.consumer.end_offsets(self.partitions)
+        return {(tp.topic, tp.partition): offset for tp, offset in ends.items()}
+
+    async def catch_up(self, targets: Offsets) -> int:
+        """Apply changelog records until every partition reaches ``targets``; returns the
+        number of records read. Each batch keeps only the latest value of each key."""
+        assert self.consumer is not None  # noqa: S101 - start() first
+        read = 0
+        while True:
+            behind = [
+                tp
+                for tp in self.partitions
+                if await self.consumer.position(tp) < targets.get((tp.topic, tp.partition), 0)
+            ]
+            if not behind:
+                return read
+            batch = await self.consumer.getmany(*behind, timeout_ms=500, max_records=20_000)
+            latest: dict[str, dict[bytes, bytes | None]] = defaultdict(dict)
+            reached: dict[str, Offsets] = defaultdict(dict)
+            for tp, records in batch.items():
+                if not records:
+                    continue
+                table = self.topic_table[tp.topic]
+                for record in records:
+                    latest[table][record.key] = record.value
+                reached[table][(tp.topic, tp.partition)] = records[-1].offset + 1
+                read += len(records)
+            for table, values in latest.items():
+                self.model.apply_batch(table, values, reached[table])
