@@ -82,18 +82,21 @@ def run_cli(
 
 
 class WorkerProcess:
-    """A real ``streamproc worker`` process with its own table state dir and log file."""
+    """A real ``streamproc worker`` (or other long-running command) process with its own
+    table state dir and log file."""
+
+    command: tuple[str, ...] = ("worker", "--loglevel", "info")
 
     def __init__(self, settings: Settings, name: str) -> None:
         self.settings = replace(settings, tables_dir=settings.data_dir / f"tables-{name}")
         self.name = name
-        self.log_path = settings.data_dir / f"worker-{name}.log"
+        self.log_path = settings.data_dir / f"{self.command[0]}-{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> WorkerProcess:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamproc", "worker", "--loglevel", "info"],
+            [sys.executable, "-m", "streamproc", *self.command],
             env={**os.environ, **settings_to_env(self.settings), "PYTHONUNBUFFERED": "1"},
             cwd=ROOT,
             stdout=log,
@@ -130,3 +133,9 @@ class WorkerProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except FileNotFoundError:
             return "(no log)"
+
+
+class ExporterProcess(WorkerProcess):
+    """A real ``streamproc exporter`` service process."""
+
+    command = ("exporter", "--loglevel", "info")
