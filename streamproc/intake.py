@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import orjson
 from aiokafka.partitioner import murmur2
 
 from streamproc.events import EVENT_TYPES, Event, InvalidEvent, parse_event
@@ -62,3 +63,15 @@ def admit_record(
             f" (default murmur2 partitioner), arrived on {partition}",
         )
     return event
+
+
+def count_once(counter: bytes | None, offset: int) -> bytes:
+    """A per-partition rejection counter after the record at ``offset``.
+
+    Offsets grow within a partition, so a record processed again after a crash (offset
+    below ``next``) is not counted twice. JSON ``{"n": count, "next": offset + 1}``.
+    """
+    state = orjson.loads(counter) if counter else {"n": 0, "next": 0}
+    if offset >= state["next"]:
+        state = {"n": state["n"] + 1, "next": offset + 1}
+    return orjson.dumps(state)

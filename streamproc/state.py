@@ -52,15 +52,19 @@ def _save(store: Store, key: bytes, value: Any) -> None:
     store[key] = orjson.dumps(value)
 
 
-def apply_event(stores: Stores, event: Event, lateness_ms: int) -> Admission:
+def apply_event(
+    stores: Stores, event: Event, lateness_ms: int, offset: int | None = None
+) -> Admission:
     """Apply ``event``; ACCEPTED if it changed anything.
 
     A DUPLICATE re-writes the records the event touches with their current values, so a
     worker that died after updating its local store but before the changelog got the
     write heals the changelog when the event is delivered again (at-least-once).
+    ``offset`` is the record's source offset: presence uses it to tell a re-delivery from
+    a late event.
     """
     if isinstance(event, PresenceChanged):
-        return _apply_presence(stores, event, lateness_ms)
+        return _apply_presence(stores, event, lateness_ms, offset)
     if EVENT_TYPES[event.type].stream == "conversation":
         return _apply_conversation_event(stores, event)
     return _apply_directory(stores, event)
@@ -90,11 +94,13 @@ def _apply_conversation_event(stores: Stores, event: Event) -> Admission:
     return Admission.ACCEPTED if changed else Admission.DUPLICATE
 
 
-def _apply_presence(stores: Stores, event: PresenceChanged, lateness_ms: int) -> Admission:
+def _apply_presence(
+    stores: Stores, event: PresenceChanged, lateness_ms: int, offset: int | None
+) -> Admission:
     key = event.agent_id.encode()
     state = PresenceState.from_json(_load(stores.presence, key))
     change = [event.occurred_at_ms, event.event_id, event.presence, event.away_status]
-    admission, rewrite = admit_change(state, change, lateness_ms)
+    admission, rewrite = admit_change(state, change, lateness_ms, offset)
     if admission is Admission.LATE:
         return admission
     if rewrite is None:  # duplicate: re-assert what the state knows

@@ -58,7 +58,7 @@ async def collect_stats(settings: Settings) -> StatsReport:
     report.directory_by_kind.update(k.decode().split("|", 1)[0] for k in directory)
     for key, raw in (await read_table(settings, "rejections_by_partition")).items():
         category = key.decode().rsplit("/", 1)[-1]
-        report.rejected_by_category[category] += int(orjson.loads(raw))
+        report.rejected_by_category[category] += int(orjson.loads(raw)["n"])
     report.lag = await consumer_lag(settings, settings.app_id, list(settings.inbound_topics))
     return report
 

@@ -6,10 +6,9 @@ import logging
 from typing import Any
 
 import faust
-import orjson
 
 from streamproc.dedupe import Admission
-from streamproc.intake import Rejection, admit_record
+from streamproc.intake import Rejection, admit_record, count_once
 from streamproc.settings import Settings
 from streamproc.state import apply_event
 from streamproc.tables import Tables
@@ -40,6 +39,8 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> Any:
 
     async def reject(message: Any, rejection: Rejection) -> None:
         # Sent "attached" to the source offset: published before that offset is committed.
+        # At-least-once: after a crash the same record may be dead-lettered again (its
+        # source_topic/partition/offset headers identify it); the counter counts it once.
         await deadletter.send(
             key=message.key,
             value=message.value,
@@ -52,10 +53,8 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> Any:
             ],
         )
         counter_key = f"{message.topic}/{message.partition}/{rejection.category}".encode()
-        count = tables.rejections_by_partition.get(counter_key)
-        tables.rejections_by_partition[counter_key] = orjson.dumps(
-            (orjson.loads(count) if count else 0) + 1
-        )
+        counter = count_once(tables.rejections_by_partition.get(counter_key), message.offset)
+        tables.rejections_by_partition[counter_key] = counter
         log.debug(
             "dead-lettered %s/%s@%s: %s",
             message.topic,
@@ -79,7 +78,7 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> Any:
             if isinstance(outcome, Rejection):
                 await reject(message, outcome)
                 continue
-            admission = apply_event(stores, outcome, lateness_ms)
+            admission = apply_event(stores, outcome, lateness_ms, message.offset)
             if admission is Admission.LATE:
                 await reject(
                     message,

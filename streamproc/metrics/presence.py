@@ -56,15 +56,18 @@ class PresenceState:
 
     watermark: int = 0
     changes: list[Change] = field(default_factory=list)
+    next_offset: int = 0
+    """One past the highest source offset applied: a record below it is a re-delivery
+    (after a crash), never a late event, even when its change was pruned already."""
 
     def to_json(self) -> dict[str, Any]:
         """For the table."""
-        return {"w": self.watermark, "c": self.changes}
+        return {"w": self.watermark, "c": self.changes, "o": self.next_offset}
 
     @classmethod
     def from_json(cls, raw: dict[str, Any] | None) -> PresenceState:
         """Inverse of :meth:`to_json`; None is a new agent."""
-        return cls() if raw is None else cls(raw["w"], raw["c"])
+        return cls() if raw is None else cls(raw["w"], raw["c"], raw.get("o", 0))
 
 
 @dataclass(slots=True)
@@ -88,7 +91,7 @@ def current_rewrite(state: PresenceState) -> Rewrite:
 
 
 def admit_change(
-    state: PresenceState, change: Change, lateness_ms: int
+    state: PresenceState, change: Change, lateness_ms: int, offset: int | None = None
 ) -> tuple[Admission, Rewrite | None]:
     """Apply a change in place; returns the admission and the day-record rewrite it needs.
 
@@ -97,8 +100,11 @@ def admit_change(
     would change may already be final.
     """
     t, event_id = change[0], change[1]
-    if any(c[1] == event_id for c in state.changes):
+    redelivered = offset is not None and offset < state.next_offset
+    if redelivered or any(c[1] == event_id for c in state.changes):
         return Admission.DUPLICATE, None
+    if offset is not None:
+        state.next_offset = offset + 1
     if state.changes and t < state.watermark - lateness_ms:
         return Admission.LATE, None
     key = (t, event_id)

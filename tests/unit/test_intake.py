@@ -7,7 +7,7 @@ import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
 from streamproc.events import Event
-from streamproc.intake import Rejection, admit_record, partition_for_key
+from streamproc.intake import Rejection, admit_record, count_once, partition_for_key
 from streamproc.settings import Settings
 
 S = Settings()
@@ -51,3 +51,14 @@ def test_rejections(
     assert isinstance(outcome, Rejection)
     assert outcome.category == category
     assert reason_part in outcome.reason
+
+
+@pytest.mark.parametrize(
+    ("offsets", "count"),
+    [([0], 1), ([0, 1, 5], 3), ([0, 1, 1, 0], 2), ([3, 2, 7, 7], 2), ([], 0)],
+)
+def test_rejections_count_each_offset_once(offsets: list[int], count: int) -> None:
+    counter = None
+    for offset in offsets:
+        counter = count_once(counter, offset)
+    assert (orjson.loads(counter)["n"] if counter else 0) == count
