@@ -14,7 +14,7 @@ from streamproc.metrics.conversation import ConversationFacts, fold
 from streamproc.metrics.directory import is_active
 from streamproc.metrics.message import tags_now
 
-STATE_TABLES = ("conversations", "messages", "presence_days", "directory")
+STATE_TABLES = ("conversations", "messages", "presence_days", "directory", "activity")
 """Changelogs the read model follows (``presence`` holds only the reorder window)."""
 
 # Facts tables: rows derived from one conversation, replaced whenever it changes.
@@ -90,6 +90,14 @@ CREATE TABLE IF NOT EXISTS presence_intervals (agent_id TEXT, day INTEGER, start
     end_t INTEGER, presence TEXT, away_status TEXT);
 CREATE INDEX IF NOT EXISTS presence_intervals_day ON presence_intervals (agent_id, day);
 CREATE INDEX IF NOT EXISTS presence_intervals_start ON presence_intervals (start);
+CREATE TABLE IF NOT EXISTS activity (dimension TEXT, entity TEXT, bucket INTEGER,
+    conversation_id TEXT, contribution TEXT);
+CREATE INDEX IF NOT EXISTS activity_key ON activity (dimension, entity, bucket);
+CREATE INDEX IF NOT EXISTS activity_bucket ON activity (dimension, bucket);
+CREATE VIEW IF NOT EXISTS activity_metrics AS
+    SELECT a.dimension, a.entity, a.bucket, a.conversation_id, m.key AS metric,
+           CASE WHEN m.type = 'array' THEN json_array_length(m.value) ELSE m.value END AS value
+    FROM activity a, json_each(a.contribution) m;
 CREATE TABLE IF NOT EXISTS export_results (request_id TEXT PRIMARY KEY, result TEXT);
 CREATE TABLE IF NOT EXISTS directory (kind TEXT, id TEXT, fields TEXT, active INTEGER,
     lu INTEGER, PRIMARY KEY (kind, id));
@@ -133,6 +141,7 @@ class ReadModel:
             "messages": self._apply_message,
             "presence_days": self._apply_presence_day,
             "directory": self._apply_directory,
+            "activity": self._apply_activity,
         }[table]
         self.conn.execute("BEGIN")
         try:
@@ -256,6 +265,22 @@ class ReadModel:
             "INSERT INTO presence_intervals VALUES (?,?,?,?,?,?)",
             [(agent_id, int(day), *interval) for interval in record["intervals"]],
         )
+
+    def _apply_activity(self, key: str, record: dict[str, Any] | None) -> None:
+        dimension, rest = key.split("|", 1)
+        entity, bucket = rest.rsplit("|", 1)
+        self.conn.execute(
+            "DELETE FROM activity WHERE dimension = ? AND entity = ? AND bucket = ?",
+            (dimension, entity, int(bucket)),
+        )
+        if record:
+            self.conn.executemany(
+                "INSERT INTO activity VALUES (?,?,?,?,?)",
+                [
+                    (dimension, entity, int(bucket), conversation, orjson.dumps(c).decode())
+                    for conversation, c in record.items()
+                ],
+            )
 
     def _apply_directory(self, key: str, record: dict[str, Any] | None) -> None:
         kind, entity_id = key.split("|", 1)

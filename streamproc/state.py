@@ -11,7 +11,8 @@ import orjson
 
 from streamproc.dedupe import Admission
 from streamproc.events import EVENT_TYPES, Event, PresenceChanged
-from streamproc.metrics.conversation import log_entry, order_key
+from streamproc.metrics.buckets import Contribution, contributions
+from streamproc.metrics.conversation import LogEntry, fold, log_entry, order_key
 from streamproc.metrics.directory import apply_directory_event, directory_key
 from streamproc.metrics.message import apply_message_event, new_message
 from streamproc.metrics.presence import (
@@ -34,6 +35,9 @@ class Stores:
     - ``presence``: agent id → recent presence changes (metrics.presence)
     - ``presence_days``: ``agent|day-ms`` → ``{"agent", "day", "intervals"}``
     - ``directory``: ``kind|id`` → last-write-wins record (metrics.directory)
+    - ``activity``: ``dimension|entity|bucket`` → {conversation id: contribution}
+      (metrics.buckets: 15-minute rolling aggregates per agent, team, virtual agent and
+      channel, topic/tag and channel, and contact)
     """
 
     conversations: Store
@@ -41,6 +45,15 @@ class Stores:
     presence: Store
     presence_days: Store
     directory: Store
+    activity: Store
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The event-time rules the updates follow (from settings)."""
+
+    lateness_ms: int = 3_600_000
+    lock_max_ms: int = 7_200_000
 
 
 def _load(store: Store, key: bytes) -> Any:
@@ -52,9 +65,7 @@ def _save(store: Store, key: bytes, value: Any) -> None:
     store[key] = orjson.dumps(value)
 
 
-def apply_event(
-    stores: Stores, event: Event, lateness_ms: int, offset: int | None = None
-) -> Admission:
+def apply_event(stores: Stores, event: Event, rules: Rules, offset: int | None = None) -> Admission:
     """Apply ``event``; ACCEPTED if it changed anything.
 
     A DUPLICATE re-writes the records the event touches with their current values, so a
@@ -64,26 +75,32 @@ def apply_event(
     a late event.
     """
     if isinstance(event, PresenceChanged):
-        return _apply_presence(stores, event, lateness_ms, offset)
+        return _apply_presence(stores, event, rules.lateness_ms, offset)
     if EVENT_TYPES[event.type].stream == "conversation":
-        return _apply_conversation_event(stores, event)
+        return _apply_conversation_event(stores, event, rules)
     return _apply_directory(stores, event)
 
 
-def _apply_conversation_event(stores: Stores, event: Event) -> Admission:
+def _apply_conversation_event(stores: Stores, event: Event, rules: Rules) -> Admission:
     changed = False
     conversation_id = event.key
     entry = log_entry(event)
     if entry is not None:
         key = conversation_id.encode()
-        record = _load(stores.conversations, key) or {"log": []}
+        record = _load(stores.conversations, key) or {"log": [], "bk": []}
         log = record["log"]
+        before = _contributions(conversation_id, log, rules)
         if not any(e["id"] == event.event_id for e in log):
             if not log or order_key(entry) >= order_key(log[-1]):
                 log.append(entry)
             else:
                 insort(log, entry, key=order_key)
             changed = True
+        after = _contributions(conversation_id, log, rules)
+        # A duplicate re-writes every bucket the conversation ever touched (see above).
+        keys = set(record.get("bk", [])) if not changed else set(before) | set(after)
+        record["bk"] = sorted(set(record.get("bk", [])) | set(after))
+        _write_buckets(stores.activity, conversation_id, keys, before, after, changed)
         _save(stores.conversations, key, record)
     if event.type.startswith("message."):
         message_id: str = getattr(event, "message_id")  # noqa: B009 - every message.* has it
@@ -92,6 +109,48 @@ def _apply_conversation_event(stores: Stores, event: Event) -> Admission:
         changed = apply_message_event(message, event) or changed
         _save(stores.messages, key, message)
     return Admission.ACCEPTED if changed else Admission.DUPLICATE
+
+
+_FACTS_CACHE: dict[str, tuple[tuple[str, ...], dict[str, Contribution]]] = {}
+_FACTS_CACHE_SIZE = 50_000
+
+
+def _contributions(conversation_id: str, log: list[LogEntry], rules: Rules) -> dict[str, Any]:
+    """Bucket contributions of a conversation's log (a pure function, memoised per log)."""
+    signature = tuple(e["id"] for e in log)
+    cached = _FACTS_CACHE.get(conversation_id)
+    if cached is not None and cached[0] == signature:
+        return cached[1]
+    result = contributions(fold(conversation_id, log, rules.lock_max_ms))
+    if len(_FACTS_CACHE) >= _FACTS_CACHE_SIZE:
+        _FACTS_CACHE.clear()
+    _FACTS_CACHE[conversation_id] = (signature, result)
+    return result
+
+
+def _write_buckets(
+    store: Store,
+    conversation_id: str,
+    keys: set[str],
+    before: dict[str, Contribution],
+    after: dict[str, Contribution],
+    changed: bool,
+) -> None:
+    """Put the conversation's contribution into each bucket record whose share changed."""
+    for bucket in sorted(keys):
+        new = after.get(bucket)
+        if changed and before.get(bucket) == new:
+            continue
+        key = bucket.encode()
+        record = _load(store, key) or {}
+        if new is None:
+            record.pop(conversation_id, None)
+        else:
+            record[conversation_id] = new
+        if record:
+            store[key] = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
+        elif key in store:
+            del store[key]  # a tombstone in the changelog
 
 
 def _apply_presence(

@@ -13,14 +13,15 @@ from exporter.request import ExportRequest
 from exporter.rows import BUILDERS, Context, Directory, to_ms
 from streamproc.dedupe import Admission
 from streamproc.events import InvalidEvent, parse_event
-from streamproc.state import Stores, apply_event
+from streamproc.state import Rules, Stores, apply_event
 
 LATENESS_MS = 3_600_000
 LOCK_MAX_MS = 7_200_000
+RULES = Rules(lateness_ms=LATENESS_MS, lock_max_ms=LOCK_MAX_MS)
 
 
 def new_stores() -> Stores:
-    return Stores({}, {}, {}, {}, {})
+    return Stores({}, {}, {}, {}, {}, {})
 
 
 def ingest(lines: Iterable[bytes], stores: Stores | None = None) -> tuple[Stores, list[Admission]]:
@@ -32,7 +33,7 @@ def ingest(lines: Iterable[bytes], stores: Stores | None = None) -> tuple[Stores
             event = parse_event(line)
         except InvalidEvent:
             continue
-        admissions.append(apply_event(stores, event, LATENESS_MS))
+        admissions.append(apply_event(stores, event, RULES))
     return stores, admissions
 
 

@@ -10,7 +10,7 @@ import faust
 from streamproc.dedupe import Admission
 from streamproc.intake import Rejection, admit_record, count_once
 from streamproc.settings import Settings
-from streamproc.state import apply_event
+from streamproc.state import Rules, apply_event
 from streamproc.tables import Tables
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> Any:
         key_serializer="raw",
         value_serializer="raw",
     )
-    lateness_ms = settings.lateness_s * 1000
+    rules = Rules(lateness_ms=settings.lateness_s * 1000, lock_max_ms=settings.lock_max_s * 1000)
     stores = tables.stores
     partition_count = settings.events_partitions
 
@@ -78,7 +78,7 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> Any:
             if isinstance(outcome, Rejection):
                 await reject(message, outcome)
                 continue
-            admission = apply_event(stores, outcome, lateness_ms, message.offset)
+            admission = apply_event(stores, outcome, rules, message.offset)
             if admission is Admission.LATE:
                 await reject(
                     message,

@@ -28,6 +28,7 @@ TABLE_HELP: dict[str, str] = {
     "presence": "agent id -> recent presence changes (within the lateness bound)",
     "presence_days": "agent|UTC day -> AVAILABLE/AWAY intervals starting that day",
     "directory": "kind|id -> last-write-wins directory record",
+    "activity": "dimension|entity|15-min bucket -> {conversation id: contribution}",
     "rejections_by_partition": "topic/partition/category -> records dead-lettered",
 }
 """Every table by name. All are co-partitioned with the inbound topics and written only
@@ -50,6 +51,7 @@ class Tables:
             presence=t["presence"],
             presence_days=t["presence_days"],
             directory=t["directory"],
+            activity=t["activity"],
         )
 
     @property
