@@ -90,9 +90,9 @@ CREATE TABLE IF NOT EXISTS presence_intervals (agent_id TEXT, day INTEGER, start
     end_t INTEGER, presence TEXT, away_status TEXT);
 CREATE INDEX IF NOT EXISTS presence_intervals_day ON presence_intervals (agent_id, day);
 CREATE INDEX IF NOT EXISTS presence_intervals_start ON presence_intervals (start);
-CREATE TABLE IF NOT EXISTS activity (dimension TEXT, entity TEXT, bucket INTEGER,
-    conversation_id TEXT, contribution TEXT);
-CREATE INDEX IF NOT EXISTS activity_key ON activity (dimension, entity, bucket);
+CREATE TABLE IF NOT EXISTS activity (partition INTEGER, dimension TEXT, entity TEXT,
+    bucket INTEGER, conversation_id TEXT, contribution TEXT);
+CREATE INDEX IF NOT EXISTS activity_key ON activity (dimension, entity, bucket, partition);
 CREATE INDEX IF NOT EXISTS activity_bucket ON activity (dimension, bucket);
 CREATE VIEW IF NOT EXISTS activity_metrics AS
     SELECT a.dimension, a.entity, a.bucket, a.conversation_id, m.key AS metric,
@@ -267,20 +267,22 @@ class ReadModel:
         )
 
     def _apply_activity(self, key: str, record: dict[str, Any] | None) -> None:
-        dimension, rest = key.split("|", 1)
+        partition, dimension, rest = key.split("|", 2)
         entity, bucket = rest.rsplit("|", 1)
         self.conn.execute(
-            "DELETE FROM activity WHERE dimension = ? AND entity = ? AND bucket = ?",
-            (dimension, entity, int(bucket)),
+            "DELETE FROM activity WHERE dimension = ? AND entity = ? AND bucket = ?"
+            " AND partition = ?",
+            (dimension, entity, int(bucket), int(partition)),
         )
         if record:
             self.conn.executemany(
-                "INSERT INTO activity VALUES (?,?,?,?,?)",
+                "INSERT INTO activity VALUES (?,?,?,?,?,?)",
                 [
-                    (dimension, entity, int(bucket), conversation, orjson.dumps(c).decode())
+                    (int(partition), dimension, entity, int(bucket), conversation,
+                     orjson.dumps(c).decode())
                     for conversation, c in record.items()
                 ],
-            )
+            )  # fmt: skip
 
     def _apply_directory(self, key: str, record: dict[str, Any] | None) -> None:
         kind, entity_id = key.split("|", 1)

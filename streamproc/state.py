@@ -11,6 +11,7 @@ import orjson
 
 from streamproc.dedupe import Admission
 from streamproc.events import EVENT_TYPES, Event, PresenceChanged
+from streamproc.intake import partition_for_key
 from streamproc.metrics.buckets import Contribution, contributions
 from streamproc.metrics.conversation import LogEntry, fold, log_entry, order_key
 from streamproc.metrics.directory import apply_directory_event, directory_key
@@ -35,7 +36,7 @@ class Stores:
     - ``presence``: agent id → recent presence changes (metrics.presence)
     - ``presence_days``: ``agent|day-ms`` → ``{"agent", "day", "intervals"}``
     - ``directory``: ``kind|id`` → last-write-wins record (metrics.directory)
-    - ``activity``: ``dimension|entity|bucket`` → {conversation id: contribution}
+    - ``activity``: ``partition|dimension|entity|bucket`` → {conversation id: contribution}
       (metrics.buckets: 15-minute rolling aggregates per agent, team, virtual agent and
       channel, topic/tag and channel, and contact)
     """
@@ -54,6 +55,7 @@ class Rules:
 
     lateness_ms: int = 3_600_000
     lock_max_ms: int = 7_200_000
+    partitions: int = 8
 
 
 def _load(store: Store, key: bytes) -> Any:
@@ -100,7 +102,8 @@ def _apply_conversation_event(stores: Stores, event: Event, rules: Rules) -> Adm
         # A duplicate re-writes every bucket the conversation ever touched (see above).
         keys = set(record.get("bk", [])) if not changed else set(before) | set(after)
         record["bk"] = sorted(set(record.get("bk", [])) | set(after))
-        _write_buckets(stores.activity, conversation_id, keys, before, after, changed)
+        partition = partition_for_key(key, rules.partitions)
+        _write_buckets(stores.activity, partition, conversation_id, keys, before, after, changed)
         _save(stores.conversations, key, record)
     if event.type.startswith("message."):
         message_id: str = getattr(event, "message_id")  # noqa: B009 - every message.* has it
@@ -130,18 +133,24 @@ def _contributions(conversation_id: str, log: list[LogEntry], rules: Rules) -> d
 
 def _write_buckets(
     store: Store,
+    partition: int,
     conversation_id: str,
     keys: set[str],
     before: dict[str, Contribution],
     after: dict[str, Contribution],
     changed: bool,
 ) -> None:
-    """Put the conversation's contribution into each bucket record whose share changed."""
+    """Put the conversation's contribution into each bucket record whose share changed.
+
+    Bucket records are partition-local (``partition|dimension|entity|bucket``): every
+    partition keeps its own share of an agent's bucket and readers add them up, so that
+    no record is ever written from two partitions.
+    """
     for bucket in sorted(keys):
         new = after.get(bucket)
         if changed and before.get(bucket) == new:
             continue
-        key = bucket.encode()
+        key = f"{partition}|{bucket}".encode()
         record = _load(store, key) or {}
         if new is None:
             record.pop(conversation_id, None)

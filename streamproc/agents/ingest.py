@@ -9,6 +9,7 @@ import faust
 
 from streamproc.dedupe import Admission
 from streamproc.intake import Rejection, admit_record, count_once
+from streamproc.retention import RetentionClock, sweep_partition
 from streamproc.settings import Settings
 from streamproc.state import Rules, apply_event
 from streamproc.tables import Tables
@@ -33,7 +34,12 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> Any:
         key_serializer="raw",
         value_serializer="raw",
     )
-    rules = Rules(lateness_ms=settings.lateness_s * 1000, lock_max_ms=settings.lock_max_s * 1000)
+    retention = RetentionClock(settings.retention_days * 86_400_000)
+    rules = Rules(
+        lateness_ms=settings.lateness_s * 1000,
+        lock_max_ms=settings.lock_max_s * 1000,
+        partitions=settings.events_partitions,
+    )
     stores = tables.stores
     partition_count = settings.events_partitions
 
@@ -79,6 +85,10 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> Any:
                 await reject(message, outcome)
                 continue
             admission = apply_event(stores, outcome, rules, message.offset)
+            cutoff = retention.cutoff_if_due(message.partition, outcome.occurred_at_ms)
+            if cutoff is not None:
+                dropped = sweep_partition(stores, message.partition, partition_count, cutoff)
+                log.info("retention: partition %s dropped %s keys", message.partition, dropped)
             if admission is Admission.LATE:
                 await reject(
                     message,

@@ -50,7 +50,8 @@ def test_agent_buckets_sum_to_the_facts(seed: int, tmp_path: Path) -> None:
     from_buckets: Counter[tuple[str, str]] = Counter()
     contacts: dict[str, set[str]] = {}
     for key, raw in stores.activity.items():
-        dimension, entity, _bucket = key.decode().split("|")[0], *key.decode().rsplit("|", 2)[1:]
+        _partition, dimension, rest = key.decode().split("|", 2)
+        entity = rest.rsplit("|", 1)[0]
         if dimension != "agent":
             continue
         for contribution in orjson.loads(raw).values():
