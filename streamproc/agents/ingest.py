@@ -17,16 +17,14 @@ from streamproc.tables import Tables
 log = logging.getLogger(__name__)
 
 
-def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> Any:
-    """Declare the ingest agent on all inbound topics; returns the agent."""
-    inbound = app.topic(
-        *settings.inbound_topics,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=settings.events_partitions,
-    )
+def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[str, Any]:
+    """Declare one ingest agent per inbound topic; returns them by topic name.
+
+    All inbound topics have the same partition count and the tables are co-partitioned
+    with them, so partition p of every topic is processed by the same worker, which owns
+    partition p of every table. ``apply_event`` is synchronous, so the agents' updates
+    of a shared record never interleave.
+    """
     deadletter = app.topic(
         settings.topic_deadletter,
         key_type=bytes,
@@ -43,11 +41,12 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> Any:
     stores = tables.stores
     partition_count = settings.events_partitions
 
-    async def reject(message: Any, rejection: Rejection) -> None:
-        # Sent "attached" to the source offset: published before that offset is committed.
-        # At-least-once: after a crash the same record may be dead-lettered again (its
-        # source_topic/partition/offset headers identify it); the counter counts it once.
-        await deadletter.send(
+    def reject(message: Any, rejection: Rejection) -> None:
+        # Buffered like the changelog writes: Faust flushes the producer before it commits
+        # the source offset, so a dead letter is never lost. At-least-once: after a crash
+        # the same record may be dead-lettered again (its source_topic/partition/offset
+        # headers identify it); the counter counts it once.
+        deadletter.send_soon(
             key=message.key,
             value=message.value,
             headers=[
@@ -69,36 +68,50 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> Any:
             rejection.reason,
         )
 
-    @app.agent(inbound, name="ingest", concurrency=1)
-    async def ingest(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            message = event.message
-            outcome = admit_record(
-                settings,
-                message.topic,
-                message.partition,
-                message.key,
-                message.value,
-                partition_count,
+    async def process(event: faust.EventT) -> None:
+        message = event.message
+        outcome = admit_record(
+            settings,
+            message.topic,
+            message.partition,
+            message.key,
+            message.value,
+            partition_count,
+        )
+        if isinstance(outcome, Rejection):
+            reject(message, outcome)
+            return
+        admission = apply_event(stores, outcome, rules, message.offset)
+        cutoff = retention.cutoff_if_due(message.partition, outcome.occurred_at_ms)
+        if cutoff is not None:
+            dropped = sweep_partition(stores, message.partition, partition_count, cutoff)
+            log.info("retention: partition %s dropped %s keys", message.partition, dropped)
+        if admission is Admission.LATE:
+            reject(
+                message,
+                Rejection(
+                    "late",
+                    f"late: occurred_at {outcome.occurred_at.isoformat()} is more than "
+                    f"{settings.lateness_s} s behind the latest presence change of "
+                    f"{outcome.key!r}",
+                ),
             )
-            if isinstance(outcome, Rejection):
-                await reject(message, outcome)
-                continue
-            admission = apply_event(stores, outcome, rules, message.offset)
-            cutoff = retention.cutoff_if_due(message.partition, outcome.occurred_at_ms)
-            if cutoff is not None:
-                dropped = sweep_partition(stores, message.partition, partition_count, cutoff)
-                log.info("retention: partition %s dropped %s keys", message.partition, dropped)
-            if admission is Admission.LATE:
-                await reject(
-                    message,
-                    Rejection(
-                        "late",
-                        f"late: occurred_at {outcome.occurred_at.isoformat()} is more than "
-                        f"{settings.lateness_s} s behind the latest presence change of "
-                        f"{outcome.key!r}",
-                    ),
-                )
-            # DUPLICATE: already applied; its records were re-written unchanged.
+        # DUPLICATE: already applied; its records were re-written unchanged.
 
-    return ingest
+    agents = {}
+    for topic_name in settings.inbound_topics:
+        topic = app.topic(
+            topic_name,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=settings.events_partitions,
+        )
+
+        async def ingest(stream: faust.StreamT[bytes]) -> None:
+            async for event in stream.events():
+                await process(event)
+
+        agents[topic_name] = app.agent(topic, name=f"ingest-{topic_name}", concurrency=1)(ingest)
+    return agents

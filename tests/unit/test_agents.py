@@ -1,0 +1,100 @@
+"""The ingest agents under Faust's test_context (memory store, no broker): thin and exact."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import faust
+import orjson
+import pytest
+
+from streamproc.app import create_app
+from streamproc.intake import partition_for_key
+from streamproc.settings import Settings
+from streamproc.tables import Tables
+
+# No broker: an address nothing listens on (changelog sends just stay buffered).
+SETTINGS = Settings(store="memory://", app_id="agent-test", bootstrap_servers="127.0.0.1:1")
+
+
+def lock(event_id: str, at: str, agent: str = "a1", conversation: str = "c1") -> bytes:
+    return orjson.dumps(
+        {"event_id": event_id, "type": "conversation.locked", "occurred_at": at,
+         "conversation_id": conversation, "agent_id": agent, "team_id": None}
+    )  # fmt: skip
+
+
+@pytest.fixture
+def app() -> Iterator[tuple[faust.App, Tables]]:
+    app, tables = create_app(SETTINGS)
+    app.finalize()
+    yield app, tables
+
+
+async def feed(app: faust.App, topic: str, records: list[tuple[bytes | None, bytes]]) -> None:
+    """Put records through one agent; a final sentinel makes sure the last one was applied
+    (the agent takes the next value only after finishing the previous one)."""
+    async with app.agents[f"ingest-{topic}"].test_context() as agent:
+        for key, value in [*records, (b"sentinel", b"sentinel")]:
+            partition = partition_for_key(key, 8) if key else 0
+            await agent.put(value, key=key, partition=partition)
+
+
+def log_ids(tables: Tables, conversation: bytes) -> list[str]:
+    return [e["id"] for e in orjson.loads(tables.by_name["conversations"][conversation])["log"]]
+
+
+def rejections(tables: Tables) -> dict[str, Any]:
+    table = tables.by_name["rejections_by_partition"]
+    return {k.decode(): orjson.loads(v)["n"] for k, v in table.items()}
+
+
+def test_events_are_applied_in_event_order_and_duplicates_change_nothing(app: Any) -> None:
+    faust_app, tables = app
+    records = [
+        (b"c1", lock("e2", "2026-11-20T14:05:00Z")),
+        (b"c1", lock("e1", "2026-11-20T14:03:00Z")),
+        (b"c1", lock("e2", "2026-11-20T14:05:00Z")),
+    ]
+    asyncio.run(feed(faust_app, "inbox.locks", records))
+    assert log_ids(tables, b"c1") == ["e1", "e2"]
+    own_partition = f"inbox.locks/{partition_for_key(b'c1', 8)}/"
+    assert not [k for k in rejections(tables) if k.startswith(own_partition)]
+
+
+@pytest.mark.parametrize(
+    ("topic", "key", "value", "category"),
+    [
+        ("inbox.locks", b"c1", b"{not json", "invalid"),
+        ("inbox.locks", b"c2", lock("e1", "2026-11-20T14:03:00Z"), "misrouted"),
+        ("inbox.messages", b"c1", lock("e1", "2026-11-20T14:03:00Z"), "misrouted"),
+        ("inbox.locks", b"c1", lock("e1", "yesterday"), "invalid"),
+    ],
+)
+def test_bad_records_are_counted_and_never_applied(
+    app: Any, topic: str, key: bytes, value: bytes, category: str
+) -> None:
+    faust_app, tables = app
+    asyncio.run(feed(faust_app, topic, [(key, value)]))
+    partition = partition_for_key(key, 8)
+    assert rejections(tables)[f"{topic}/{partition}/{category}"] == 1
+    assert b"c1" not in tables.by_name["conversations"]
+
+
+def test_late_presence_change_is_rejected_as_late(app: Any) -> None:
+    faust_app, tables = app
+
+    def presence(event_id: str, at: str) -> tuple[bytes, bytes]:
+        return b"agent-1", orjson.dumps(
+            {"event_id": event_id, "type": "agent.presence_changed", "occurred_at": at,
+             "agent_id": "agent-1", "presence": "AVAILABLE", "away_status": None}
+        )  # fmt: skip
+
+    records = [presence("p1", "2026-11-20T14:00:00Z"), presence("p2", "2026-11-20T12:00:00Z")]
+    asyncio.run(feed(faust_app, "inbox.presence", records))
+    partition = partition_for_key(b"agent-1", 8)
+    assert rejections(tables)[f"inbox.presence/{partition}/late"] == 1
+    state = orjson.loads(tables.by_name["presence"][b"agent-1"])
+    assert [c[1] for c in state["c"]] == ["p1"]
