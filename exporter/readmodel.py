@@ -12,7 +12,7 @@ import sqlite_utils
 
 from streamproc.metrics.conversation import ConversationFacts, fold
 from streamproc.metrics.directory import is_active
-from streamproc.metrics.message import tags_now
+from streamproc.metrics.message import content_of, tags_now
 
 STATE_TABLES = ("conversations", "messages", "presence_days", "directory", "activity")
 """Changelogs the read model follows (``presence`` holds only the reorder window)."""
@@ -249,7 +249,7 @@ class ReadModel:
                 message_id, record["conversation_id"], created["t"], created["direction"],
                 created["sender_kind"], created["sender_id"], created["team_id"],
                 created["message_type"], created["origin"], created["outbound_type"],
-                created["system_user_type"], record["content"], created["post_url"],
+                created["system_user_type"], content_of(record), created["post_url"],
                 orjson.dumps(tags_now(record)).decode(), record["lu"], record["deleted_t"],
             ),
         )  # fmt: skip

@@ -734,7 +734,7 @@ def virtual_agents(ctx: Context) -> Iterator[Row]:
             t.resolved += 1
     for c, app_kind, kind, actor, message in ctx.conn.execute(
         "SELECT conversation_id, kind, actor_kind, actor_id, message_id FROM applications"
-        " WHERE t >= ? AND t < ?",
+        " WHERE t >= ? AND t < ? AND kind IN ('topic', 'tag')",
         (lo, hi),
     ):
         if (t := pick(c, kind, actor)) is None:

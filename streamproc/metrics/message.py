@@ -13,8 +13,9 @@ from streamproc.events import (
 )
 
 # The message record is a JSON-able dict:
-#   "conversation_id", "created": {fields of message.created} or None until it arrives,
-#   "content", "content_t": (t, id) of the latest content, "deleted_t", "tags": {tag: [t, id]},
+#   "conversation_id", "created": {fields and content of the first message.created, with
+#   its "stamp" [t, event_id]} or None until one arrives, "update": [stamp, content] of the
+#   latest message.updated with content, "deleted_t", "tags": {tag: [t, id]},
 #   "removed": {tag: [t, id]}, "lu": latest event time, "seen": [event ids]
 MessageRecord = dict[str, Any]
 
@@ -24,8 +25,7 @@ def new_message(conversation_id: str) -> MessageRecord:
     return {
         "conversation_id": conversation_id,
         "created": None,
-        "content": None,
-        "content_at": None,
+        "update": None,
         "deleted_t": None,
         "tags": {},
         "removed": {},
@@ -48,12 +48,11 @@ def apply_message_event(record: MessageRecord, event: Event) -> bool:
     if record["lu"] is None or event.occurred_at_ms > record["lu"]:
         record["lu"] = event.occurred_at_ms
     match event:
-        case MessageCreated() if (
-            record["created"] is None or event.occurred_at_ms < record["created"]["t"]
-        ):
-            # A repeated creation: the first one (in event order) stands.
+        case MessageCreated() if record["created"] is None or stamp < record["created"]["stamp"]:
+            # A repeated creation: the first one in event order stands.
             record["created"] = {
                 "t": event.occurred_at_ms,
+                "stamp": stamp,
                 "direction": event.direction,
                 "sender_kind": event.sender.kind,
                 "sender_id": event.sender.id,
@@ -63,10 +62,11 @@ def apply_message_event(record: MessageRecord, event: Event) -> bool:
                 "outbound_type": event.outbound_type,
                 "system_user_type": event.system_user_type,
                 "post_url": event.post_url,
+                "content": event.content,
             }
-            _set_content(record, event.content, [event.occurred_at_ms, ""])
         case MessageUpdated(content_set=True):
-            _set_content(record, event.content, stamp)
+            if record["update"] is None or stamp > record["update"][0]:
+                record["update"] = [stamp, event.content]
         case MessageDeleted():
             if record["deleted_t"] is None or event.occurred_at_ms < record["deleted_t"]:
                 record["deleted_t"] = event.occurred_at_ms
@@ -77,10 +77,13 @@ def apply_message_event(record: MessageRecord, event: Event) -> bool:
     return True
 
 
-def _set_content(record: MessageRecord, content: str | None, stamp: list[Any]) -> None:
-    """The creation's content has the lowest rank among contents at its time."""
-    if record["content_at"] is None or stamp > record["content_at"]:
-        record["content"], record["content_at"] = content, stamp
+def content_of(record: MessageRecord) -> str | None:
+    """The content now: of the latest content update after the creation, else the
+    creation's (whichever comes last in event order)."""
+    created, update = record["created"], record["update"]
+    if update is not None and (created is None or update[0] > created["stamp"]):
+        return update[1]
+    return None if created is None else created["content"]
 
 
 def _latest(stamps: dict[str, list[Any]], tag_id: str, stamp: list[Any]) -> None:

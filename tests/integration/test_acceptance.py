@@ -1,0 +1,232 @@
+"""Acceptance: chaos on the real broker, then every export byte-identical to the batch oracle.
+
+Size: STREAMPROC_ACCEPTANCE=full (make acceptance: ≥ 50k events over a week) or the small
+CI instance (default). The report is written to $STREAMPROC_ACCEPTANCE_REPORT if set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from exporter.request import parse_request
+from exporter.schema import EXPORTS
+from streamproc import broker
+from streamproc.changelog import read_to_end
+from streamproc.oracle import run_oracle
+from streamproc.produce import produce_lines
+from streamproc.settings import Settings
+from streamproc.topics import consumer_lag, ensure_topics
+from tests.harness import ExporterProcess, WorkerProcess, run_cli, wait_until
+
+pytestmark = pytest.mark.integration
+
+FULL = os.environ.get("STREAMPROC_ACCEPTANCE") == "full"
+SIZE = {"days": 7, "conversations": 500} if FULL else {"days": 2, "conversations": 60}
+PRODUCE_SECONDS = 60 if FULL else 12
+
+
+@dataclass
+class Report:
+    """What the run did, for docs/acceptance.md."""
+
+    size: str = "full" if FULL else "ci"
+    lines: int = 0
+    valid_unique: int = 0
+    duplicates: int = 0
+    malformed: int = 0
+    worker_kills: list[str] = field(default_factory=list)
+    broker_restarts: int = 0
+    workers_restarted_after_exit: int = 0
+    exports_compared: int = 0
+    mismatches: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+class Workers:
+    """Two worker processes; ``supervise`` restarts one that exited (as systemd would)."""
+
+    def __init__(self, settings: Settings, report: Report) -> None:
+        self.settings = settings
+        self.report = report
+        self.procs = {name: WorkerProcess(settings, name).start() for name in ("a", "b")}
+
+    def kill(self, name: str) -> None:
+        self.procs[name].kill()
+        self.report.worker_kills.append(name)
+        self.procs[name] = WorkerProcess(self.settings, name).start()
+
+    def supervise(self) -> None:
+        for name, proc in self.procs.items():
+            if proc.proc is not None and proc.proc.poll() is not None:
+                self.report.workers_restarted_after_exit += 1
+                self.procs[name] = WorkerProcess(self.settings, name).start()
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            proc.stop()
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {n}:\n{p.log_tail(30)}" for n, p in self.procs.items())
+
+
+def request_export(settings: Settings, request: dict[str, Any]) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    async def go() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers)
+        await producer.start()
+        try:
+            await producer.send_and_wait(settings.topic_export_requests, orjson.dumps(request))
+        finally:
+            await producer.stop()
+
+    asyncio.run(go())
+
+
+def first_difference(ours: bytes, theirs: bytes) -> str:
+    a, b = ours.decode().split("\r\n"), theirs.decode().split("\r\n")
+    i = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+    return (
+        f"{len(a)} vs {len(b)} lines; line {i}:\n  exporter: {a[i] if i < len(a) else '<none>'}"
+        f"\n  oracle:   {b[i] if i < len(b) else '<none>'}"
+    )
+
+
+def export_requests(days: int) -> list[dict[str, Any]]:
+    last = f"2026-11-{1 + days:02d}"
+    requests = []
+    for export_type, spec in EXPORTS.items():
+        for tz in ("UTC", "America/New_York"):
+            request = {"export_type": export_type, "timezone": tz}
+            if spec.needs_range:
+                request.update({"from": "2026-11-02", "to": last})
+            requests.append(request)
+    requests.append({"export_type": "agent_metrics", "timezone": "UTC", "from": "2026-11-02",
+                     "to": last, "channels": ["channel-02", "channel-05"]})  # fmt: skip
+    requests.append({"export_type": "conversations_resolved", "timezone": "Europe/Madrid",
+                     "from": "2026-11-02", "to": last, "locale": "es"})  # fmt: skip
+    for request in requests:
+        request["request_id"] = f"acceptance-{uuid.uuid4()}"
+    return requests
+
+
+def test_chaos_then_every_export_equals_the_oracle(
+    kafka: Settings, isolated: Settings, tmp_path: Path
+) -> None:
+    report = Report()
+    started = time.monotonic()
+    events = tmp_path / "events.jsonl"
+    simulated = run_cli(
+        isolated, "simulate", "--seed", "2026", "--days", str(SIZE["days"]),
+        "--conversations", str(SIZE["conversations"]), "--duplicates", "0.05",
+        "--shuffle-seconds", "300", "--malformed", "0.005", "--out", str(events),
+    )  # fmt: skip
+    assert simulated.returncode == 0, simulated.stderr
+    lines = events.read_bytes().splitlines()
+    report.lines = len(lines)
+    summary = simulated.stderr
+    for name in ("duplicates", "malformed"):
+        row = next(r for r in summary.splitlines() if r.startswith(name))
+        setattr(report, name, int(row.split()[1].replace(",", "")))
+    report.valid_unique = report.lines - report.duplicates - report.malformed
+    asyncio.run(ensure_topics(isolated))
+    workers = Workers(isolated, report)
+    exporter = ExporterProcess(isolated, "x").start()
+    rng = random.Random(7)
+    produced = threading.Event()
+
+    def produce() -> None:
+        asyncio.run(produce_lines(isolated, lines, rate=len(lines) / PRODUCE_SECONDS))
+        produced.set()
+
+    producer = threading.Thread(target=produce, daemon=True)
+    try:
+        producer.start()
+        # Chaos while events flow: three SIGKILLs at random points, one broker restart.
+        kill_at = sorted(rng.uniform(0.1, 0.9) for _ in range(3))
+        restart_at = rng.uniform(0.3, 0.7)
+        t0 = time.monotonic()
+        while not produced.is_set():
+            progress = (time.monotonic() - t0) / PRODUCE_SECONDS
+            if kill_at and progress >= kill_at[0]:
+                kill_at.pop(0)
+                workers.kill(rng.choice(["a", "b"]))
+            if restart_at is not None and progress >= restart_at:
+                restart_at = None
+                broker.down(kafka)
+                broker.up(kafka, timeout_s=120)
+                report.broker_restarts += 1
+            workers.supervise()
+            produced.wait(timeout=0.2)
+        producer.join(timeout=60)
+        while kill_at:  # production outran the plan: kill the rest now
+            kill_at.pop(0)
+            workers.kill(rng.choice(["a", "b"]))
+        report.seconds["produce"] = round(time.monotonic() - t0, 1)
+
+        def drained() -> bool:
+            workers.supervise()
+            lag = asyncio.run(
+                consumer_lag(isolated, isolated.app_id, list(isolated.inbound_topics))
+            )
+            return lag == 0
+
+        wait_until(drained, 900 if FULL else 300, "the workers to drain the topics", poll_s=1.0)
+        report.seconds["ingest"] = round(time.monotonic() - t0, 1)
+
+        # Every export through the command topic; each CSV against the oracle at its as_of.
+        requests = export_requests(SIZE["days"])
+        for request in requests:
+            request_export(isolated, request)
+
+        def answered() -> dict[str, dict[str, Any]] | None:
+            exporter.assert_alive()
+            records = asyncio.run(read_to_end(isolated, isolated.topic_export_results))
+            results = {r["request_id"]: r for r in (orjson.loads(x.value) for x in records)}
+            return results if all(r["request_id"] in results for r in requests) else None
+
+        results = wait_until(answered, 900 if FULL else 300, "every export result", poll_s=1.0)
+        t1 = time.monotonic()
+        for request in requests:
+            result = results[request["request_id"]]
+            label = (
+                f"{request['export_type']} {request.get('timezone')} {request.get('locale', '')}"
+            )
+            assert result["status"] == "succeeded", f"{label}: {result.get('error')}"
+            oracle_csv = tmp_path / f"oracle-{request['request_id']}.csv"
+            run_oracle(
+                events,
+                parse_request(request),
+                datetime.fromisoformat(result["as_of"]),
+                oracle_csv,
+                lock_max_s=isolated.lock_max_s,
+            )
+            ours = Path(result["path"]).read_bytes()
+            theirs = oracle_csv.read_bytes()
+            report.exports_compared += 1
+            if ours != theirs:
+                report.mismatches.append(f"{label}: {first_difference(ours, theirs)}")
+        report.seconds["compare"] = round(time.monotonic() - t1, 1)
+        report.seconds["total"] = round(time.monotonic() - started, 1)
+        target = os.environ.get("STREAMPROC_ACCEPTANCE_REPORT")
+        if target:
+            Path(target).write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+        assert len(report.worker_kills) == 3 and report.broker_restarts == 1
+        assert not report.mismatches, "\n".join(report.mismatches)
+    finally:
+        exporter.stop()
+        workers.stop()
+        if not broker.status(kafka).running:
+            broker.up(replace(kafka), timeout_s=120)
