@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import faust
 
+from streamproc import faust_fixes
 from streamproc.agents.ingest import register_ingest
 from streamproc.settings import Settings
 from streamproc.tables import Tables, declare_tables
@@ -11,6 +12,7 @@ from streamproc.tables import Tables, declare_tables
 
 def create_app(settings: Settings) -> tuple[faust.App, Tables]:
     """A Faust app with every table and agent of the service registered."""
+    faust_fixes.apply()
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap_servers}",
@@ -28,6 +30,7 @@ def create_app(settings: Settings) -> tuple[faust.App, Tables]:
         producer_acks=-1,
         processing_guarantee="at_least_once",
     )
+    app.sensors.add(faust_fixes.ExitOnSendError())
     tables = declare_tables(app, settings)
     register_ingest(app, settings, tables)
     return app, tables
