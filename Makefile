@@ -9,7 +9,7 @@ DEMO_DIR ?= .data/demo
 DEMO_SEED ?= 42
 DEMO_CONVERSATIONS ?= 200
 
-.PHONY: install tools lint test demo kafka-up kafka-down clean
+.PHONY: install tools lint test acceptance bench demo kafka-up kafka-down clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,13 @@ lint: install
 ## test: everything — lint, unit tests and integration tests on a real local Kafka broker
 test: install tools lint
 	$(VENV)/bin/pytest
+
+## acceptance: the full chaos acceptance run (>= 50k events, 3 SIGKILLs, a broker restart),
+## every export byte-identical to the batch oracle; report in .data/acceptance-report.json
+acceptance: install
+	mkdir -p .data
+	STREAMPROC_ACCEPTANCE=full STREAMPROC_ACCEPTANCE_REPORT=$(CURDIR)/.data/acceptance-report.json \
+	  $(VENV)/bin/pytest tests/integration/test_acceptance.py -p no:logging -q
 
 ## demo: broker, worker, a simulated day of traffic, and what was processed
 demo: install

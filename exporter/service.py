@@ -95,12 +95,20 @@ class Exporter:
         return await self.follower.catch_up(await self.follower.end_offsets())
 
     async def _ensure_all_changelogs(self) -> None:
-        """Workers create the changelog topics; follow those that appeared since start."""
+        """Workers create the changelog topics; follow those that appeared since start.
+
+        A follower that failed (e.g. the broker restarted under it) is replaced too.
+        """
         expected = len(self.follower.topic_table) * self.settings.events_partitions
-        if len(self.follower.partitions) < expected:
-            await self.follower.stop()
-            self.follower = ChangelogFollower(self.settings, self.model)
+        if len(self.follower.partitions) < expected or self.follower.consumer is None:
+            old, self.follower = self.follower, ChangelogFollower(self.settings, self.model)
+            await old.stop()
             await self.follower.start()
+
+    async def reset_follower(self) -> None:
+        """Drop the changelog consumer; the next refresh starts a fresh one."""
+        await self.follower.stop()
+        self.follower = ChangelogFollower(self.settings, self.model)
 
     async def snapshot(self, timeout_s: float) -> Snapshot:
         """Wait until the workers have processed everything published to the inbound topics
@@ -240,7 +248,12 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
         while not stop.is_set():
             batch = await requests.getmany(timeout_ms=500, max_records=1)
             if not batch:
-                await exporter.refresh()
+                try:
+                    await exporter.refresh()
+                except Exception as exc:  # the broker may be restarting: retry shortly
+                    log.warning("read model refresh failed, retrying: %s", exc)
+                    await exporter.reset_follower()
+                    await asyncio.sleep(1.0)
                 continue
             for tp, messages in batch.items():
                 for message in messages:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections import defaultdict
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -30,7 +32,7 @@ class ChangelogFollower:
         self.partitions = [
             TopicPartition(t, p) for t, n in sorted(counts.items()) for p in range(n)
         ]
-        self.consumer = AIOKafkaConsumer(
+        consumer = AIOKafkaConsumer(
             bootstrap_servers=self.settings.bootstrap_servers,
             group_id=None,
             enable_auto_commit=False,
@@ -38,10 +40,11 @@ class ChangelogFollower:
             max_partition_fetch_bytes=8 * 1024 * 1024,
             fetch_max_bytes=64 * 1024 * 1024,
         )
-        await self.consumer.start()
+        await consumer.start()
+        self.consumer = consumer
         if not self.partitions:
             return
-        self.consumer.assign(self.partitions)
+        consumer.assign(self.partitions)
         done = self.model.next_offsets()
         for tp in self.partitions:
             offset = done.get((tp.topic, tp.partition))
@@ -51,9 +54,12 @@ class ChangelogFollower:
                 self.consumer.seek(tp, offset)
 
     async def stop(self) -> None:
-        """Disconnect."""
-        if self.consumer is not None:
-            await self.consumer.stop()
+        """Disconnect. Closing a consumer whose broker went away can surface the
+        cancellation of its internal fetch task; that is not ours to propagate."""
+        consumer, self.consumer = self.consumer, None
+        if consumer is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await consumer.stop()
 
     async def end_offsets(self) -> Offsets:
         """The changelogs' current end offsets (what a snapshot taken now must reach)."""
