@@ -612,7 +612,8 @@ def parse_object(obj: Mapping[str, Any]) -> Event:
         return spec.record(**values)
     except _FieldError as exc:
         type_name = obj.get("type")
-        prefix = f"{type_name}: " if type_name in EVENT_TYPES else ""
+        known = isinstance(type_name, str) and type_name in EVENT_TYPES
+        prefix = f"{type_name}: " if known else ""
         raise InvalidEvent(prefix + str(exc)) from None
 
 

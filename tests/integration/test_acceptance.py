@@ -33,7 +33,7 @@ from tests.harness import ExporterProcess, WorkerProcess, run_cli, wait_until
 pytestmark = pytest.mark.integration
 
 FULL = os.environ.get("STREAMPROC_ACCEPTANCE") == "full"
-SIZE = {"days": 7, "conversations": 500} if FULL else {"days": 2, "conversations": 60}
+SIZE = {"days": 7, "conversations": 560} if FULL else {"days": 2, "conversations": 60}
 PRODUCE_SECONDS = 60 if FULL else 12
 
 
