@@ -86,3 +86,70 @@ def test_mutated_traffic_never_crashes_the_worker(isolated: Settings) -> None:
         worker.assert_alive()
     finally:
         worker.stop()
+
+
+def random_request(rng: random.Random) -> bytes:
+    """A random export request: some valid, most broken in one or more ways."""
+    from exporter.schema import EXPORTS
+
+    request: dict[str, Any] = {"request_id": f"fuzz-{rng.randrange(10**9)}"}
+    choices: dict[str, list[Any]] = {
+        "export_type": [*EXPORTS, "nope", 5, None],
+        "timezone": ["UTC", "America/New_York", "Nowhere/City", "../../etc/passwd", 3],
+        "from": ["2026-11-02", "2026-11-02T10:00:00Z", "2026-02-30", 20261102, None],
+        "to": ["2026-11-03", "2026-11-01", "2026-11-03T00:00:00+01:00", "soon"],
+        "channels": [[], ["channel-01"], "channel-01", [1, 2]],
+        "locale": ["en", "es", "fr", None],
+    }
+    for name, values in choices.items():
+        if rng.random() < 0.85:
+            request[name] = rng.choice(values)
+    if rng.random() < 0.1:
+        return orjson.dumps(request)[: rng.randrange(5, 40)]
+    if rng.random() < 0.1:
+        request.pop("request_id")
+    return orjson.dumps(request)
+
+
+def test_random_export_requests_always_get_a_result(isolated: Settings) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    from tests.harness import ExporterProcess
+
+    rng = random.Random(4)
+    valid = [
+        {"request_id": f"ok-{name}", "export_type": name, "from": "2026-11-02", "to": "2026-11-02"}
+        for name in ("messages", "teams", "agent_presence")
+    ]
+    requests = [orjson.dumps(v) for v in valid] + [random_request(rng) for _ in range(27)]
+    asyncio.run(ensure_topics(isolated))
+    exporter = ExporterProcess(isolated, "fuzz").start()
+    try:
+
+        async def send() -> None:
+            producer = AIOKafkaProducer(bootstrap_servers=isolated.bootstrap_servers)
+            await producer.start()
+            try:
+                for value in requests:
+                    await producer.send_and_wait(isolated.topic_export_requests, value)
+            finally:
+                await producer.stop()
+
+        asyncio.run(send())
+
+        def answered() -> list[dict[str, Any]] | None:
+            exporter.assert_alive()
+            records = asyncio.run(read_to_end(isolated, isolated.topic_export_results))
+            return [orjson.loads(r.value) for r in records] if len(records) >= 30 else None
+
+        results = wait_until(answered, 180, "a result for every request", poll_s=1.0)
+        assert len(results) == 30
+        assert {r["status"] for r in results} == {"succeeded", "failed"}
+        for result in results:
+            if result["status"] == "failed":
+                assert result["error"] and "\n" not in result["error"]
+                assert "internal error" not in result["error"]
+            else:
+                assert result["rows"] >= 0 and len(result["sha256"]) == 64
+    finally:
+        exporter.stop()
