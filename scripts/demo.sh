@@ -15,10 +15,14 @@ echo "== 1. local Kafka broker"
 $sp kafka up
 $sp topics create
 
-echo "== 2. worker (log: $demo_dir/worker.log)"
+echo "== 2. worker and exporter (logs: $demo_dir/worker.log, $demo_dir/exporter.log)"
+export STREAMPROC_READMODEL_PATH=${STREAMPROC_READMODEL_PATH:-$demo_dir/readmodel.sqlite}
+export STREAMPROC_EXPORT_DIR=${STREAMPROC_EXPORT_DIR:-$demo_dir/exports}
 $sp worker --loglevel warning >"$demo_dir/worker.log" 2>&1 &
 worker_pid=$!
-trap 'kill -TERM $worker_pid 2>/dev/null; wait $worker_pid 2>/dev/null || true' EXIT
+$sp exporter --loglevel warning >"$demo_dir/exporter.log" 2>&1 &
+exporter_pid=$!
+trap 'kill -TERM $worker_pid $exporter_pid 2>/dev/null; wait $worker_pid $exporter_pid 2>/dev/null || true' EXIT
 
 echo "== 3. simulate one day of traffic (seed $seed, $conversations conversations)"
 $sp simulate --seed "$seed" --days 1 --conversations "$conversations" --out "$demo_dir/events.jsonl"
@@ -28,4 +32,16 @@ $sp produce "$demo_dir/events.jsonl"
 
 echo "== 5. what the workers processed"
 $sp stats --wait 300
+
+echo "== 6. the twelve exports of the simulated day (requests on the command topic)"
+mkdir -p "$demo_dir/csv"
+for type in $($sp export --list | awk '{print $1}'); do
+  if [ "$type" = conversations_open ]; then range=(); else range=(--from 2026-11-02 --to 2026-11-02); fi
+  $sp export "$type" "${range[@]}" --out "$demo_dir/csv/$type.csv" >/dev/null 2>"$demo_dir/export-$type.log" \
+    || { cat "$demo_dir/export-$type.log"; exit 1; }
+done
+printf '%-28s %8s\n' file rows
+for file in "$demo_dir"/csv/*.csv; do
+  printf '%-28s %8d\n' "$(basename "$file")" "$(( $(wc -l <"$file") - 1 ))"
+done
 echo "(the broker keeps running; stop it with: $sp kafka down)"
