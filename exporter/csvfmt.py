@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
@@ -138,6 +138,46 @@ class _Sink:
         return self._hash.hexdigest()
 
 
+def _fast_formatter(kind: Kind, tz: ZoneInfo) -> Callable[[Any], str]:
+    """``format_cell`` for one column, with fast paths for the common value types and the
+    general (checking) path for everything else, so both give the same text."""
+
+    def general(value: Any) -> str:
+        return "" if value is None else format_cell(kind, value, tz)
+
+    if kind is Kind.TEXT:
+
+        def text(value: Any) -> str:
+            if type(value) is str:
+                return "'" + value if value.startswith(INJECTION_PREFIXES) else value
+            return "" if value is None else general(value)
+
+        return text
+    if kind is Kind.TIMESTAMP:
+
+        def timestamp(value: Any) -> str:
+            if type(value) is datetime and value.tzinfo is not None:
+                return value.astimezone(tz).isoformat(" ", "seconds")[:19]
+            return general(value)
+
+        return timestamp
+    if kind is Kind.SECONDS:
+
+        def seconds(value: Any) -> str:
+            if type(value) is int and value >= 0:
+                return str((2 * value + 1000) // 2000)  # ms -> s, half up
+            return general(value)
+
+        return seconds
+    if kind is Kind.COUNT:
+
+        def count(value: Any) -> str:
+            return str(value) if type(value) is int else general(value)
+
+        return count
+    return general
+
+
 def write_csv(
     out: BinaryIO,
     spec: ExportSpec,
@@ -155,23 +195,33 @@ def write_csv(
     """
     sink = _Sink(out)
     sink.write(encode_record(spec.headers(locale)))
-    columns = spec.columns
+    plan = [(col.key, _fast_formatter(col.kind, tz)) for col in spec.columns]
+    needs_quotes = _NEEDS_QUOTES.isdisjoint
     count = 0
     for row in rows:
-        cells: list[str] = []
-        for col in columns:
-            try:
-                value = row[col.key]
-            except KeyError:
-                raise KeyError(
-                    f"{spec.id} row has no value for column {col.key!r} ({col.en!r})"
-                ) from None
-            try:
-                cells.append(format_cell(col.kind, value, tz))
-            except (TypeError, ValueError) as exc:
-                raise type(exc)(f"{spec.id} column {col.key!r}: {exc}") from exc
-        sink.write(encode_record(cells))
+        try:
+            cells = [fmt(row[key]) for key, fmt in plan]
+        except KeyError as exc:
+            missing = next(c for c in spec.columns if c.key not in row)
+            raise KeyError(
+                f"{spec.id} row has no value for column {missing.key!r} ({missing.en!r})"
+            ) from exc
+        except (TypeError, ValueError) as exc:
+            bad = _failing_column(spec, row, tz)
+            raise type(exc)(f"{spec.id} column {bad!r}: {exc}") from exc
+        line = ",".join(c if needs_quotes(c) else '"' + c.replace('"', '""') + '"' for c in cells)
+        sink.write(line.encode("utf-8") + _CRLF)
         count += 1
     sink.flush()
     out.flush()
     return CsvResult(rows=count, bytes=sink.total, sha256=sink.hexdigest())
+
+
+def _failing_column(spec: ExportSpec, row: Mapping[str, Any], tz: ZoneInfo) -> str:
+    """The key of the first column whose value does not format (for the error message)."""
+    for col in spec.columns:
+        try:
+            format_cell(col.kind, row[col.key], tz)
+        except (TypeError, ValueError):
+            return col.key
+    return "?"

@@ -242,46 +242,67 @@ def messages(ctx: Context) -> Iterator[Row]:
     d = ctx.directory
     channel_sql, channels = ctx.channel_sql("c.channel_id")
     cursor = ctx.conn.execute(
-        "SELECT m.*, c.channel_id, c.contact_profile_id, c.url FROM messages m"
+        "SELECT m.message_id, m.created_t, m.conversation_id, m.message_type, m.origin,"
+        " m.outbound_type, m.direction, m.sender_kind, m.sender_id, m.team_id, m.tag_ids,"
+        " m.content, m.post_url, m.lu, m.deleted_t, m.system_user_type,"
+        " c.channel_id, c.contact_profile_id, c.url FROM messages m"
         " LEFT JOIN conversations c ON c.conversation_id = m.conversation_id"
         f" WHERE m.created_t >= ? AND m.created_t < ? AND {channel_sql}"
         " ORDER BY m.created_t, m.message_id",
         [ctx.start_ms, ctx.end_ms, *channels],
     )
-    names = [c[0] for c in cursor.description]
-    for values in cursor:
-        m = dict(zip(names, values, strict=True))
-        agent = m["sender_id"] if m["sender_kind"] == "AGENT" else None
-        tag_ids = orjson.loads(m["tag_ids"])
+    channel_cache: dict[str | None, Row] = {}
+    contact_cache: dict[str | None, tuple[Any, Any]] = {}
+    agent_cache: dict[str | None, tuple[Any, Any]] = {}
+    team_cache: dict[str | None, Any] = {}
+    tag_cache: dict[str, list[str]] = {}
+    for (
+        message_id, created_t, conversation_id, message_type, origin, outbound_type,
+        direction, sender_kind, sender_id, team_id, tag_json, content, post_url, lu,
+        deleted_t, system_user_type, channel_id, contact_id, url,
+    ) in cursor:  # fmt: skip
+        agent = sender_id if sender_kind == "AGENT" else None
+        if channel_id not in channel_cache:
+            channel_cache[channel_id] = d.channel_columns(channel_id)
+        if contact_id not in contact_cache:
+            contact_cache[contact_id] = (
+                d.get("contact", contact_id, "primary_identifier"),
+                d.get("contact", contact_id, "secondary_identifier"),
+            )
+        if agent not in agent_cache:
+            agent_cache[agent] = (d.get("agent", agent, "name"), d.get("agent", agent, "reference"))
+        if team_id not in team_cache:
+            team_cache[team_id] = d.get("team", team_id, "name")
+        tag_ids = orjson.loads(tag_json)
+        if tag_json not in tag_cache:
+            tag_cache[tag_json] = d.names("tag", tag_ids)
+        primary, secondary = contact_cache[contact_id]
+        agent_name, agent_reference = agent_cache[agent]
         yield {
-            "message_id": m["message_id"],
-            "created_at": at(m["created_t"]),
-            "conversation_id": m["conversation_id"],
-            **d.channel_columns(m["channel_id"]),
-            "contact_profile_id": m["contact_profile_id"],
-            "contact_primary_identifier": d.get(
-                "contact", m["contact_profile_id"], "primary_identifier"
-            ),
-            "contact_secondary_identifier": d.get(
-                "contact", m["contact_profile_id"], "secondary_identifier"
-            ),
-            "message_type": m["message_type"],
-            "origin": m["origin"],
-            "outbound_message_type": m["outbound_type"],
-            "direction": m["direction"],
+            "message_id": message_id,
+            "created_at": at(created_t),
+            "conversation_id": conversation_id,
+            **channel_cache[channel_id],
+            "contact_profile_id": contact_id,
+            "contact_primary_identifier": primary,
+            "contact_secondary_identifier": secondary,
+            "message_type": message_type,
+            "origin": origin,
+            "outbound_message_type": outbound_type,
+            "direction": direction,
             "agent_id": agent,
-            "agent_name": d.get("agent", agent, "name"),
-            "agent_reference": d.get("agent", agent, "reference"),
-            "team_id": m["team_id"],
-            "team_name": d.get("team", m["team_id"], "name"),
+            "agent_name": agent_name,
+            "agent_reference": agent_reference,
+            "team_id": team_id,
+            "team_name": team_cache[team_id],
             "tag_ids": tag_ids,
-            "tag_names": d.names("tag", tag_ids),
-            "content": m["content"],
-            "conversation_url": m["url"],
-            "post_url": m["post_url"],
-            "last_updated": at(m["lu"]),
-            "deleted_at": at(m["deleted_t"]),
-            "system_user_type": m["system_user_type"],
+            "tag_names": tag_cache[tag_json],
+            "content": content,
+            "conversation_url": url,
+            "post_url": post_url,
+            "last_updated": at(lu),
+            "deleted_at": at(deleted_t),
+            "system_user_type": system_user_type,
         }
 
 

@@ -1,0 +1,1 @@
+"""Benchmarks (make bench): throughput, freshness, export speed and recovery vs baselines."""

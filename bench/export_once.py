@@ -1,0 +1,35 @@
+"""One export from a read model file, timed, with the process's peak RSS (for bench.run)."""
+
+from __future__ import annotations
+
+import resource
+import time
+from pathlib import Path
+
+from exporter.csvfmt import write_csv
+from exporter.readmodel import ReadModel
+from exporter.request import parse_request
+from exporter.rows import BUILDERS, Context, Directory
+
+
+def run(db: str, export_type: str, out: str) -> dict[str, float]:
+    """Export everything of ``export_type`` in the model to ``out``."""
+    model = ReadModel(Path(db), lock_max_ms=7_200_000)
+    request = {"request_id": "bench", "export_type": export_type}
+    if export_type != "conversations_open":
+        request.update({"from": "2026-10-01", "to": "2027-03-31"})
+    parsed = parse_request(request)
+    started = time.perf_counter()
+    context = Context(model.conn, parsed, Directory.load(model.conn), 2_000_000_000_000)
+    with open(out, "wb") as handle:
+        result = write_csv(
+            handle, parsed.spec, BUILDERS[export_type](context), locale="en", tz=parsed.tz
+        )
+    seconds = time.perf_counter() - started
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {
+        "rows": result.rows,
+        "seconds": seconds,
+        "rows_per_s": result.rows / seconds,
+        "peak_rss_mb": peak_kb / 1024,
+    }

@@ -1,0 +1,387 @@
+"""Benchmarks on the real local broker, each against a baseline measured in the same run."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from streamproc.changelog import changelog_topic
+from streamproc.produce import produce_lines
+from streamproc.settings import Settings, settings_to_env
+from streamproc.simulate import SimulationConfig, simulate
+from streamproc.topics import consumer_lag, ensure_topics, partition_counts
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+
+
+def namespaced(base: Settings, work: Path) -> Settings:
+    """Fresh topics and app id for one measurement."""
+    ns = f"bench-{uuid.uuid4().hex[:8]}"
+    return replace(
+        base,
+        app_id=f"streamproc-{ns}",
+        data_dir=work / ns,
+        topic_messages=f"{ns}.inbox.messages",
+        topic_locks=f"{ns}.inbox.locks",
+        topic_conversations=f"{ns}.inbox.conversations",
+        topic_presence=f"{ns}.inbox.presence",
+        topic_directory=f"{ns}.inbox.directory",
+        topic_deadletter=f"{ns}.inbox.deadletter",
+        topic_export_requests=f"{ns}.inbox.export.requests",
+        topic_export_results=f"{ns}.inbox.export.results",
+    )
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    """Median, min and max of a measurement's runs."""
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def workload(events: int, cache: Path) -> list[bytes]:
+    """Simulated traffic of at least ``events`` lines (cached by size)."""
+    path = cache / f"events-{events}.jsonl"
+    if not path.exists():
+        days = max(1, events // 40_000)
+        per_day = max(50, events // days // 14)
+        lines = list(simulate(SimulationConfig(seed=7, days=days, conversations=per_day)))
+        while len(lines) < events:
+            days += 1
+            lines = list(simulate(SimulationConfig(seed=7, days=days, conversations=per_day)))
+        cache.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"\n".join(lines[:events]) + b"\n")
+    return path.read_bytes().splitlines()
+
+
+async def preload(settings: Settings, lines: list[bytes]) -> None:
+    await ensure_topics(settings)
+    await produce_lines(settings, lines)
+
+
+async def baseline_read(settings: Settings, total: int) -> float:
+    """Raw aiokafka getmany + orjson decode of every inbound record: events/s."""
+    counts = await partition_counts(settings, list(settings.inbound_topics))
+    tps = [TopicPartition(t, p) for t, n in counts.items() for p in range(n)]
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+    )
+    await consumer.start()
+    try:
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        seen = 0
+        started = time.perf_counter()
+        while seen < total:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+            for records in batch.values():
+                for record in records:
+                    try:
+                        orjson.loads(record.value)
+                    except orjson.JSONDecodeError:
+                        pass
+                    seen += 1
+        return seen / (time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+
+
+class Worker:
+    """A `streamproc worker` subprocess."""
+
+    def __init__(self, settings: Settings, name: str) -> None:
+        self.settings = replace(settings, tables_dir=settings.data_dir / f"tables-{name}")
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log = settings.data_dir / f"worker-{name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Worker:
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "streamproc", "worker", "--loglevel", "warning"],
+                env={**os.environ, **settings_to_env(self.settings)},
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def lag(settings: Settings) -> int:
+    return asyncio.run(consumer_lag(settings, settings.app_id, list(settings.inbound_topics)))
+
+
+def drain(settings: Settings, total: int, workers: int, timeout_s: float = 3600) -> float:
+    """Workers drain preloaded topics: events/s from the first commit to lag 0."""
+    procs = [Worker(settings, f"w{i}").start() for i in range(workers)]
+    try:
+        deadline = time.monotonic() + timeout_s
+        first: tuple[float, int] | None = None
+        while True:
+            remaining = lag(settings)
+            now = time.monotonic()
+            if first is None and remaining < total:
+                first = (now, remaining)
+            if remaining == 0 and first is not None:
+                processed = first[1]
+                return processed / max(now - first[0], 1e-9)
+            if now > deadline or any(p.proc and p.proc.poll() is not None for p in procs):
+                raise RuntimeError(
+                    f"drain did not finish (lag {remaining}); see {settings.data_dir}"
+                )
+            time.sleep(0.5)  # polling the group's lag, not synchronisation
+    finally:
+        for proc in procs:
+            proc.stop()
+
+
+def freshness(
+    settings: Settings, lines: list[bytes], rate: float, seconds: float
+) -> dict[str, float]:
+    """Produce at ``rate`` while a worker runs; latency from produce to the table update
+    (the conversation changelog record carrying the event), p50/p99 in ms."""
+    sent_at: dict[str, float] = {}
+    conversation_lines: list[tuple[str, bytes]] = []
+    for line in lines:
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(obj, dict) and str(obj.get("type", "")).startswith("conversation."):
+            conversation_lines.append((str(obj.get("event_id")), line))
+    count = min(len(conversation_lines), int(rate * seconds))
+    chosen = conversation_lines[:count]
+    asyncio.run(ensure_topics(settings))
+    worker = Worker(settings, "fresh").start()
+    latencies: list[float] = []
+    try:
+        # Let the worker join and create its tables before measuring.
+        asyncio.run(produce_lines(settings, [chosen[0][1]]))
+        deadline = time.monotonic() + 120
+        while lag(settings) != 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        topic = changelog_topic(settings, "conversations")
+        done = threading.Event()
+
+        async def watch() -> None:
+            consumer = AIOKafkaConsumer(
+                topic,
+                bootstrap_servers=settings.bootstrap_servers,
+                group_id=None,
+                auto_offset_reset="latest",
+            )
+            await consumer.start()
+            try:
+                while not done.is_set():
+                    batch = await consumer.getmany(timeout_ms=200)
+                    now = time.time()
+                    for records in batch.values():
+                        for record in records:
+                            if record.value is None:
+                                continue
+                            for entry in orjson.loads(record.value)["log"]:
+                                t = sent_at.pop(entry["id"], None)
+                                if t is not None:
+                                    latencies.append((now - t) * 1000)
+            finally:
+                await consumer.stop()
+
+        watcher = threading.Thread(target=lambda: asyncio.run(watch()), daemon=True)
+        watcher.start()
+        time.sleep(2)  # give the watcher time to subscribe at the latest offsets
+
+        async def send() -> None:
+            from aiokafka import AIOKafkaProducer
+
+            producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=1)
+            await producer.start()
+            try:
+                start = time.monotonic()
+                for i, (event_id, line) in enumerate(chosen[1:]):
+                    delay = start + i / rate - time.monotonic()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    sent_at[event_id] = time.time()
+                    key = orjson.loads(line)["conversation_id"].encode()
+                    await producer.send(settings.topic_conversations, line, key=key)
+                await producer.flush()
+            finally:
+                await producer.stop()
+
+        asyncio.run(send())
+        deadline = time.monotonic() + 60
+        while sent_at and time.monotonic() < deadline:
+            time.sleep(0.2)
+        done.set()
+        watcher.join(timeout=10)
+    finally:
+        worker.stop()
+    latencies.sort()
+    if not latencies:
+        return {"p50_ms": float("nan"), "p99_ms": float("nan"), "samples": 0}
+    return {
+        "p50_ms": latencies[len(latencies) // 2],
+        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+        "samples": len(latencies),
+        "lost": len(sent_at),
+    }
+
+
+def measure_export(db: Path, export_type: str, out: Path) -> dict[str, float]:
+    """Run one export in a subprocess: rows/s and its peak RSS."""
+    code = (
+        "import sys,time,orjson; from bench.export_once import run;"
+        "print(orjson.dumps(run(sys.argv[1], sys.argv[2], sys.argv[3])).decode())"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(db), export_type, str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(result.stdout)
+
+
+def sqlite_dump(db: Path, query: str, out: Path) -> dict[str, float]:
+    """The ceiling: sqlite3 -csv dumping the same rows from the same read model."""
+    started = time.perf_counter()
+    with out.open("wb") as handle:
+        subprocess.run(["sqlite3", "-csv", str(db), query], stdout=handle, check=True)
+    seconds = time.perf_counter() - started
+    rows = sum(1 for _ in out.open("rb"))
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "rows": rows,
+        "seconds": seconds,
+        "rows_per_s": rows / seconds,
+        "peak_rss_mb": usage.ru_maxrss / 1024,
+    }
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    started = time.perf_counter()
+    value = fn()
+    return value, time.perf_counter() - started
+
+
+@click.command()
+@click.option("--size", type=click.Choice(["smoke", "full"]), default="full")
+@click.option("--runs", type=click.IntRange(1, 9), default=3)
+@click.option("--only", multiple=True, help="baseline|ingest|freshness|export|recovery")
+def main(size: str, runs: int, only: tuple[str, ...]) -> None:
+    """Run the benchmarks; results as JSON under bench/results/ and a table on stdout."""
+    from bench.exportdb import build_readmodel
+    from bench.recovery import recovery
+
+    base = Settings.from_env()
+    work = Path(tempfile.mkdtemp(prefix="streamproc-bench-", dir=ROOT / ".data"))
+    events = 500_000 if size == "full" else 3_000
+    export_rows = [250_000, 1_000_000] if size == "full" else [2_000, 8_000]
+    recovery_keys = 1_000_000 if size == "full" else 5_000
+    lines = workload(events, ROOT / ".data" / "bench-cache")
+    report: dict[str, Any] = {
+        "conditions": {
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+            "python": platform.python_version(),
+            "events": len(lines),
+            "runs": runs,
+            "size": size,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+    }
+    wanted = set(only) or {"baseline", "ingest", "freshness", "export", "recovery"}
+    if wanted & {"baseline", "ingest", "freshness"}:
+        baseline, one, two = [], [], []
+        for _ in range(runs):
+            settings = namespaced(base, work)
+            asyncio.run(preload(settings, lines))
+            baseline.append(asyncio.run(baseline_read(settings, len(lines))))
+            if "ingest" in wanted or "freshness" in wanted:
+                one.append(drain(settings, len(lines), workers=1))
+                second = namespaced(base, work)
+                asyncio.run(preload(second, lines))
+                two.append(drain(second, len(lines), workers=2))
+        report["baseline_events_per_s"] = summary(baseline)
+        if one:
+            report["ingest_1_worker_events_per_s"] = summary(one)
+            report["ingest_2_workers_events_per_s"] = summary(two)
+            report["ingest_ratio_to_baseline"] = statistics.median(one) / statistics.median(
+                baseline
+            )
+        if "freshness" in wanted:
+            rate = statistics.median(one) / 2
+            seconds = 30 if size == "full" else 8
+            fresh = [freshness(namespaced(base, work), lines, rate, seconds) for _ in range(runs)]
+            report["freshness_at_half_load"] = {
+                "rate_events_per_s": rate,
+                "p50_ms": summary([f["p50_ms"] for f in fresh]),
+                "p99_ms": summary([f["p99_ms"] for f in fresh]),
+                "samples": sum(int(f["samples"]) for f in fresh),
+            }
+    if "export" in wanted:
+        exports: dict[str, Any] = {}
+        for rows in export_rows:
+            db = build_readmodel(work / f"readmodel-{rows}.sqlite", rows)
+            for export_type, query in (
+                ("messages", "SELECT * FROM messages ORDER BY created_t, message_id"),
+                (
+                    "conversations_resolved",
+                    "SELECT * FROM conversations ORDER BY created_t, conversation_id",
+                ),
+            ):
+                ours = [
+                    measure_export(db, export_type, work / f"{export_type}.csv")
+                    for _ in range(runs)
+                ]
+                ceiling = [
+                    sqlite_dump(db, query, work / f"{export_type}-sqlite.csv") for _ in range(runs)
+                ]
+                exports[f"{export_type}@{rows}"] = {
+                    "rows": ours[0]["rows"],
+                    "rows_per_s": summary([r["rows_per_s"] for r in ours]),
+                    "peak_rss_mb": summary([r["peak_rss_mb"] for r in ours]),
+                    "sqlite3_rows_per_s": summary([r["rows_per_s"] for r in ceiling]),
+                    "ratio_to_sqlite3": statistics.median([r["rows_per_s"] for r in ours])
+                    / statistics.median([r["rows_per_s"] for r in ceiling]),
+                }
+        report["export"] = exports
+    if "recovery" in wanted:
+        report["recovery"] = recovery(namespaced(base, work), recovery_keys)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    name = f"{report['conditions']['started'].replace(':', '')}-{size}.json"
+    (RESULTS / name).write_text(json.dumps(report, indent=2))
+    click.echo(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
