@@ -19,24 +19,7 @@ from streamproc.topics import consumer_lag, ensure_topics
 async def _fill_changelog(settings: Settings, keys: int) -> None:
     """Write ``keys`` directory records straight into the directory table's changelog,
     on the partition each key's entity belongs to (as a worker would have)."""
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
-    topic = changelog_topic(settings, "directory")
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
-    await admin.start()
-    try:
-        await admin.create_topics(
-            [
-                NewTopic(
-                    topic,
-                    settings.events_partitions,
-                    1,
-                    topic_configs={"cleanup.policy": "compact"},
-                )
-            ]
-        )
-    finally:
-        await admin.close()
+    topic = changelog_topic(settings, "directory")  # created by ensure_topics
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.bootstrap_servers, linger_ms=20, max_batch_size=512 * 1024
     )

@@ -11,6 +11,17 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from streamproc.settings import Settings
 
+TABLE_NAMES = (
+    "conversations",
+    "messages",
+    "presence",
+    "presence_days",
+    "directory",
+    "activity",
+    "rejections_by_partition",
+)
+"""Every Faust table of the worker (streamproc.tables declares them in this order)."""
+
 
 @dataclass(frozen=True)
 class TopicSpec:
@@ -27,14 +38,23 @@ def required_topics(settings: Settings) -> list[TopicSpec]:
     Inbound topics share one partition count so that a conversation's messages, locks and
     status events land on the same partition number (Faust assigns them together).
     The export command/result topics have one partition: requests are served in order.
+    The tables' changelog topics (compacted, co-partitioned) are created here too, before
+    any worker starts: Faust creating them at start-up raced with its own partition check
+    (PartitionsMismatch "... has 0 partitions").
     """
     keep = {"retention.ms": "-1"}
     inbound = [TopicSpec(t, settings.events_partitions, keep) for t in settings.inbound_topics]
+    compact = {"cleanup.policy": "compact"}
+    changelogs = [
+        TopicSpec(f"{settings.app_id}-{table}-changelog", settings.events_partitions, compact)
+        for table in TABLE_NAMES
+    ]
     return [
         *inbound,
         TopicSpec(settings.topic_deadletter, settings.events_partitions, keep),
         TopicSpec(settings.topic_export_requests, 1, keep),
         TopicSpec(settings.topic_export_results, 1, keep),
+        *changelogs,
     ]
 
 

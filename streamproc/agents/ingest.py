@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import faust
@@ -15,6 +16,8 @@ from streamproc.state import Rules, apply_event
 from streamproc.tables import Tables
 
 log = logging.getLogger(__name__)
+
+EXIT_APPLY_FAILED = 71
 
 
 def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[str, Any]:
@@ -81,7 +84,16 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
         if isinstance(outcome, Rejection):
             reject(message, outcome)
             return
-        admission = apply_event(stores, outcome, rules, message.offset)
+        try:
+            admission = apply_event(stores, outcome, rules, message.offset)
+        except Exception:
+            # Never skip an event: Faust would ack it and move on. Stop the worker instead;
+            # it resumes from the last commit and the (idempotent) update runs again.
+            log.critical(
+                "applying %s failed; exiting to reprocess it", outcome.event_id, exc_info=True
+            )
+            logging.shutdown()
+            os._exit(EXIT_APPLY_FAILED)
         cutoff = retention.cutoff_if_due(message.partition, outcome.occurred_at_ms)
         if cutoff is not None:
             dropped = sweep_partition(stores, message.partition, partition_count, cutoff)

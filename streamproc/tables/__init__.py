@@ -9,6 +9,7 @@ import faust
 
 from streamproc.settings import Settings
 from streamproc.state import Stores
+from streamproc.topics import TABLE_NAMES
 
 
 class BytesTable(faust.Table):
@@ -62,6 +63,7 @@ class Tables:
 
 def declare_tables(app: faust.App, settings: Settings) -> Tables:
     """Declare the tables (changelog-backed, compacted, co-partitioned with the inbound topics)."""
+    assert tuple(TABLE_HELP) == TABLE_NAMES  # noqa: S101 - topics.py creates their changelogs
     tables = {}
     for name, help_text in TABLE_HELP.items():
         table = BytesTable(
