@@ -20,11 +20,15 @@ $(STAMP): pyproject.toml
 ## install: virtualenv with the project and its dev tools
 install: $(STAMP)
 
-## tools: system tools the tests use (docker-compose validates docker-compose.yml without Docker)
+## tools: system tools the tests use (docker-compose validates docker-compose.yml without Docker;
+## sqlite3 is the export benchmark's baseline)
 tools:
 	@command -v docker-compose >/dev/null || { \
 	  echo "installing Debian's docker-compose (for the compose validation test)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; }
+	@command -v sqlite3 >/dev/null || { \
+	  echo "installing Debian's sqlite3 (the export benchmark's baseline)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sqlite3 >/dev/null; }
 
 ## lint: ruff and mypy, as configured in pyproject.toml
 lint: install
@@ -42,6 +46,12 @@ acceptance: install
 	mkdir -p .data
 	STREAMPROC_ACCEPTANCE=full STREAMPROC_ACCEPTANCE_REPORT=$(CURDIR)/.data/acceptance-report.json \
 	  $(VENV)/bin/pytest tests/integration/test_acceptance.py -p no:logging -q
+
+## bench: benchmarks on the local broker (results in bench/results/, table in docs/performance.md)
+bench: install
+	@command -v sqlite3 >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sqlite3 >/dev/null; }
+	$(SP) kafka up
+	$(PY) -m bench.run --size full --runs 3
 
 ## demo: broker, worker, a simulated day of traffic, and what was processed
 demo: install

@@ -304,6 +304,7 @@ def main(size: str, runs: int, only: tuple[str, ...]) -> None:
     from bench.recovery import recovery
 
     base = Settings.from_env()
+    (ROOT / ".data").mkdir(exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="streamproc-bench-", dir=ROOT / ".data"))
     events = 500_000 if size == "full" else 3_000
     export_rows = [250_000, 1_000_000] if size == "full" else [2_000, 8_000]

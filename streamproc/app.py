@@ -6,6 +6,7 @@ import faust
 
 from streamproc import faust_fixes
 from streamproc.agents.ingest import register_ingest
+from streamproc.agents.watchdog import Progress, register_watchdog
 from streamproc.settings import Settings
 from streamproc.tables import Tables, declare_tables
 
@@ -26,11 +27,14 @@ def create_app(settings: Settings) -> tuple[faust.App, Tables]:
         web_enabled=False,
         stream_recovery_delay=0.0,
         broker_session_timeout=settings.session_timeout_s,
+        consumer_group_instance_id=settings.worker_id,
         broker_heartbeat_interval=max(1, settings.session_timeout_s // 4),
         producer_acks=-1,
         processing_guarantee="at_least_once",
     )
     app.sensors.add(faust_fixes.ExitOnSendError())
     tables = declare_tables(app, settings)
-    register_ingest(app, settings, tables)
+    progress = Progress()
+    register_ingest(app, settings, tables, progress)
+    register_watchdog(app, settings, progress)
     return app, tables

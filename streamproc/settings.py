@@ -36,8 +36,15 @@ class Settings:
     store: str = "rocksdb://"
     # Local table state; default ``data_dir/tables``. Each worker process needs its own.
     tables_dir: Path | None = None
-    # Consumer-group liveness: a killed worker's partitions move after this long.
-    session_timeout_s: int = 10
+    # Consumer-group liveness: a dead worker's partitions move after this long. Longer than
+    # a broker restart, so that no live worker loses its partitions while it still holds
+    # unsent table writes (they would land after the new owner's).
+    session_timeout_s: int = 45
+    # Static group membership (Kafka KIP-345): a worker restarted with the same id gets its
+    # partitions back at once instead of after the session timeout. One per worker.
+    worker_id: str | None = None
+    # A worker with pending input that processes nothing for this long exits (restart it).
+    stall_timeout_s: int = 60
     # Topics.
     topic_messages: str = "inbox.messages"
     topic_locks: str = "inbox.locks"

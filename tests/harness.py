@@ -88,7 +88,11 @@ class WorkerProcess:
     command: tuple[str, ...] = ("worker", "--loglevel", "info")
 
     def __init__(self, settings: Settings, name: str) -> None:
-        self.settings = replace(settings, tables_dir=settings.data_dir / f"tables-{name}")
+        self.settings = replace(
+            settings,
+            tables_dir=settings.data_dir / f"tables-{name}",
+            worker_id=f"{settings.app_id}-{name}",
+        )
         self.name = name
         self.log_path = settings.data_dir / f"{self.command[0]}-{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
