@@ -10,6 +10,7 @@ sp=.venv/bin/streamproc
 mkdir -p "$demo_dir"
 export STREAMPROC_APP_ID=${STREAMPROC_APP_ID:-streamproc-demo-$seed}
 export STREAMPROC_TABLES_DIR=${STREAMPROC_TABLES_DIR:-$demo_dir/tables}
+export STREAMPROC_WORKER_ID=${STREAMPROC_WORKER_ID:-demo-worker-1}
 
 echo "== 1. local Kafka broker"
 $sp kafka up

@@ -34,7 +34,6 @@ def create_app(settings: Settings) -> tuple[faust.App, Tables]:
     )
     app.sensors.add(faust_fixes.ExitOnSendError())
     tables = declare_tables(app, settings)
-    progress = Progress()
-    register_ingest(app, settings, tables, progress)
-    register_watchdog(app, settings, progress)
+    register_ingest(app, settings, tables)
+    register_watchdog(app, settings, Progress())
     return app, tables

@@ -10,6 +10,15 @@
    were still committed. Fixed: a sensor stops the worker process at once (exit 70) so
    nothing past the failure is committed; the supervisor restarts it and the events are
    processed again (updates are idempotent).
+3. Right after a rebalance a stream skips (without tracking) messages fetched under the
+   previous generation. ``Consumer._new_offset`` is meant not to commit past such a hole
+   at the head of the acked offsets, but its check was ``if committed_offset:``, so with
+   no commit yet (or offset 0, which ``perform_seek`` also stores as None) it committed
+   right over the skipped messages: events lost (found by the chaos tests). Fixed: the
+   committed offset is kept when it is 0 and the head check always runs; the topics are
+   created with a committed start offset for the worker group (streamproc.topics), so
+   the check has a reference. A partition whose commit is held back by such a hole is
+   re-read after the worker restarts (stall watchdog, streamproc.agents.watchdog).
 """
 
 from __future__ import annotations
@@ -21,7 +30,10 @@ import os
 from typing import Any
 
 from faust.sensors import Sensor
+from faust.transport.consumer import Consumer
 from faust.transport.producer import ProducerBuffer
+from faust.types import TP
+from faust.utils.functional import consecutive_numbers
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +74,49 @@ class ExitOnSendError(Sensor):
         os._exit(EXIT_SEND_FAILED)
 
 
+async def _perform_seek(self: Consumer) -> None:
+    """``Consumer.perform_seek`` keeping a committed offset of 0 (not None)."""
+    committed = await self.seek_to_committed()
+    self._read_offset.update(
+        {
+            tp: offset if offset is not None and offset >= 0 else None
+            for tp, offset in committed.items()
+        }
+    )
+    self._committed_offset.update(
+        {tp: offset for tp, offset in committed.items() if offset is not None}
+    )
+
+
+def _new_offset(self: Consumer, tp: TP) -> int | None:
+    """``Consumer._new_offset`` whose head-gap check also runs for committed offset 0."""
+    acked = self._acked[tp]
+    if not acked:
+        return None
+    max_offset = max(acked)
+    gap_for_tp = self._gap[tp]
+    if gap_for_tp:
+        candidates = sorted(gap_for_tp.overlap(0, max_offset), key=lambda x: x.begin)
+        if candidates:
+            stuff_to_add: list[int] = []
+            for entry in candidates:
+                stuff_to_add.extend(range(entry.begin, entry.end))
+            new_max_offset = max(stuff_to_add[-1], max_offset + 1)
+            acked.extend(stuff_to_add)
+            gap_for_tp.chop(0, new_max_offset)
+    acked.sort()
+    committed_offset = self._committed_offset[tp]
+    if committed_offset is not None and min(acked) > committed_offset:
+        return None  # a hole at the head: never commit past unprocessed messages
+    batch = next(consecutive_numbers(acked))
+    acked[: len(batch)] = []
+    self._acked_index[tp].difference_update(batch)
+    return int(batch[-1]) + 1
+
+
 def apply() -> None:
     """Install the fixes (idempotent)."""
     ProducerBuffer._send_pending = _send_pending_counted  # type: ignore[method-assign]
     ProducerBuffer.flush = _flush_completely  # type: ignore[method-assign]
+    Consumer.perform_seek = _perform_seek  # type: ignore[method-assign]
+    Consumer._new_offset = _new_offset  # type: ignore[method-assign]

@@ -43,8 +43,8 @@ class Settings:
     # Static group membership (Kafka KIP-345): a worker restarted with the same id gets its
     # partitions back at once instead of after the session timeout. One per worker.
     worker_id: str | None = None
-    # A worker with pending input that processes nothing for this long exits (restart it).
-    stall_timeout_s: int = 60
+    # A worker whose partition has pending records but no commit for this long exits.
+    stall_timeout_s: int = 45
     # Topics.
     topic_messages: str = "inbox.messages"
     topic_locks: str = "inbox.locks"

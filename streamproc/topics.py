@@ -77,9 +77,41 @@ async def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str
             except TopicAlreadyExistsError:
                 pass
         await _wait_for_metadata(admin, [t.name for t in wanted], timeout_s)
-        return created
     finally:
         await admin.close()
+    await commit_start_offsets(settings)
+    return created
+
+
+async def commit_start_offsets(settings: Settings) -> int:
+    """Give every inbound partition the worker group has never committed a committed offset
+    (its log start), so that Faust can tell a hole at the head of what it processed (see
+    streamproc.faust_fixes). Only possible while no worker is in the group; otherwise it
+    does nothing (the first worker's start already did it). Returns how many were set."""
+    from aiokafka.errors import KafkaError
+    from aiokafka.structs import OffsetAndMetadata
+
+    counts = await partition_counts(settings, list(settings.inbound_topics))
+    tps = [TopicPartition(t, p) for t, n in counts.items() for p in range(n)]
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=settings.app_id,
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        consumer.assign(tps)
+        missing = [tp for tp in tps if await consumer.committed(tp) is None]
+        if not missing:
+            return 0
+        start = await consumer.beginning_offsets(missing)
+        try:
+            await consumer.commit({tp: OffsetAndMetadata(start[tp], "") for tp in missing})
+        except KafkaError:
+            return 0  # workers are running: they own the group's offsets
+        return len(missing)
+    finally:
+        await consumer.stop()
 
 
 async def partition_counts(settings: Settings, names: list[str]) -> dict[str, int]:

@@ -8,7 +8,6 @@ from typing import Any
 
 import faust
 
-from streamproc.agents.watchdog import Progress
 from streamproc.dedupe import Admission
 from streamproc.intake import Rejection, admit_record, count_once
 from streamproc.retention import RetentionClock, sweep_partition
@@ -21,9 +20,7 @@ log = logging.getLogger(__name__)
 EXIT_APPLY_FAILED = 71
 
 
-def register_ingest(
-    app: faust.App, settings: Settings, tables: Tables, progress: Progress
-) -> dict[str, Any]:
+def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[str, Any]:
     """Declare one ingest agent per inbound topic; returns them by topic name.
 
     All inbound topics have the same partition count and the tables are co-partitioned
@@ -75,7 +72,6 @@ def register_ingest(
         )
 
     async def process(event: faust.EventT) -> None:
-        progress.note()
         message = event.message
         outcome = admit_record(
             settings,

@@ -1,4 +1,4 @@
-"""Stall watchdog: a worker with pending input that makes no progress exits to be restarted."""
+"""Stall watchdog: a worker whose partitions have pending records but do not advance exits."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import faust
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from streamproc.settings import Settings
@@ -20,65 +21,84 @@ EXIT_STALLED = 75
 
 @dataclass
 class Progress:
-    """Counts events processed; the watchdog compares it between checks."""
+    """Per partition: the committed offset last seen and since when it has not moved."""
 
-    events: int = 0
-    last_change: float = field(default_factory=time.monotonic)
-    seen: int = 0
+    since: dict[TopicPartition, tuple[int, float]] = field(default_factory=dict)
 
-    def note(self) -> None:
-        self.events += 1
+    def stalled(
+        self, offsets: dict[TopicPartition, tuple[int, int]], now: float, timeout_s: float
+    ) -> list[TopicPartition]:
+        """Partitions with records pending whose committed offset has not moved for
+        ``timeout_s``; ``offsets`` maps each assigned partition to (committed, end)."""
+        stalled = []
+        for tp, (committed, end) in offsets.items():
+            seen = self.since.get(tp)
+            if seen is None or seen[0] != committed or committed >= end:
+                self.since[tp] = (committed, now)
+            elif now - seen[1] > timeout_s:
+                stalled.append(tp)
+        for tp in set(self.since) - set(offsets):
+            del self.since[tp]
+        return stalled
 
 
 def register_watchdog(app: faust.App, settings: Settings, progress: Progress) -> None:
-    """Every 15 s: if this worker's assigned inbound partitions have uncommitted records but
-    it processed nothing for ``settings.stall_timeout_s``, exit (code 75).
+    """Every 10 s: exit (code 75) when an assigned inbound partition has uncommitted
+    records but its committed offset has not moved for ``settings.stall_timeout_s``.
 
-    Seen in the chaos tests after a broker restart: a restarted Faust worker finished
-    recovery ("Worker ready") but never fetched its partitions. A supervisor (systemd,
-    compose ``restart: unless-stopped``) restarts the process, which rejoins and resumes
-    from the last commit (updates are idempotent).
+    Seen in the chaos tests after rebalances: Faust skips the messages a stream fetched
+    under the previous generation; with the commit fix (streamproc.faust_fixes) it no
+    longer commits past them, so the partition waits; and once a restarted worker
+    finished recovery ("Worker ready") but never fetched. A supervisor (systemd, compose
+    ``restart: unless-stopped``) restarts the process, which re-reads from the last
+    commit (updates are idempotent).
     """
     inbound = set(settings.inbound_topics)
 
-    @app.timer(interval=15.0)
+    @app.timer(interval=10.0)
     async def stall_watchdog() -> None:
-        now = time.monotonic()
-        if progress.events != progress.seen or app.rebalancing:
-            progress.seen, progress.last_change = progress.events, now
+        if app.rebalancing:
+            progress.since.clear()
             return
-        tps = [tp for tp in app.consumer.assignment() if tp.topic in inbound]
-        if not tps or await _lag(settings, tps) == 0:
-            progress.last_change = now
-            return
-        if now - progress.last_change > settings.stall_timeout_s:
+        tps = [
+            TopicPartition(tp.topic, tp.partition)
+            for tp in app.consumer.assignment()
+            if tp.topic in inbound
+        ]
+        stalled = progress.stalled(
+            await _offsets(settings, tps), time.monotonic(), settings.stall_timeout_s
+        )
+        if stalled:
             log.critical(
-                "no event processed for %.0f s while %d assigned partitions have pending "
-                "records: exiting so that the supervisor restarts this worker",
-                now - progress.last_change,
-                len(tps),
+                "partitions %s have pending records but no commit for %s s: exiting so "
+                "that the supervisor restarts this worker",
+                sorted(f"{tp.topic}/{tp.partition}" for tp in stalled),
+                settings.stall_timeout_s,
             )
             logging.shutdown()
             os._exit(EXIT_STALLED)
 
 
-async def _lag(settings: Settings, tps: list) -> int:
-    from aiokafka import TopicPartition
-
-    partitions = [TopicPartition(tp.topic, tp.partition) for tp in tps]
+async def _offsets(
+    settings: Settings, tps: list[TopicPartition]
+) -> dict[TopicPartition, tuple[int, int]]:
+    """(committed, end) of each partition for the worker group."""
+    if not tps:
+        return {}
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None)
     await admin.start()
     await consumer.start()
     try:
-        committed = await admin.list_consumer_group_offsets(settings.app_id, partitions=partitions)
-        ends = await consumer.end_offsets(partitions)
+        committed: dict[Any, Any] = await admin.list_consumer_group_offsets(
+            settings.app_id, partitions=tps
+        )
+        ends = await consumer.end_offsets(tps)
     finally:
         await consumer.stop()
         await admin.close()
-    lag = 0
-    for tp in partitions:
+    result = {}
+    for tp in tps:
         meta = committed.get(tp)
-        done = meta.offset if meta is not None and meta.offset >= 0 else 0
-        lag += max(0, ends[tp] - done)
-    return lag
+        result[tp] = (meta.offset if meta is not None and meta.offset >= 0 else 0, ends[tp])
+    return result

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from faust.transport.producer import ProducerBuffer
 
 from streamproc import faust_fixes
@@ -50,3 +51,37 @@ def test_flush_waits_for_every_buffered_and_in_flight_message() -> None:
             await buffer.stop()
 
     assert asyncio.run(run()) == ["a", "b", "c"]
+
+
+class CommitState:
+    """The attributes of faust's Consumer that ``_new_offset`` reads and updates."""
+
+    def __init__(self, acked: list[int], committed: int | None) -> None:
+        from collections import defaultdict
+
+        from intervaltree import IntervalTree
+
+        self._acked = defaultdict(list, {"tp": list(acked)})
+        self._gap = defaultdict(IntervalTree)
+        self._committed_offset = defaultdict(lambda: None, {"tp": committed})
+        self._acked_index = defaultdict(set, {"tp": set(acked)})
+
+
+@pytest.mark.parametrize(
+    ("acked", "committed", "new_offset"),
+    [
+        ([0, 1, 2], None, 3),
+        ([0, 1, 2], 0, 3),
+        ([3, 4, 5], 0, None),  # offsets 0-2 were skipped: never commit past them
+        ([1, 2], 0, None),  # even one skipped message holds the commit back
+        ([5, 6, 8], 5, 7),  # a hole after the head: commit up to it
+        ([11, 12], 11, 13),
+        ([12, 13], 11, None),
+        ([], 4, None),
+    ],
+)
+def test_no_commit_past_a_hole_at_the_head(
+    acked: list[int], committed: int | None, new_offset: int | None
+) -> None:
+    state = CommitState(acked, committed)
+    assert faust_fixes._new_offset(state, "tp") == new_offset  # type: ignore[arg-type]
