@@ -144,7 +144,8 @@ def drain(settings: Settings, total: int, workers: int, timeout_s: float = 3600)
     """Workers drain preloaded topics: events/s from the first commit to lag 0."""
     procs = [Worker(settings, f"w{i}").start() for i in range(workers)]
     try:
-        deadline = time.monotonic() + timeout_s
+        started = time.monotonic()
+        deadline = started + timeout_s
         first: tuple[float, int] | None = None
         while True:
             remaining = lag(settings)
@@ -152,8 +153,10 @@ def drain(settings: Settings, total: int, workers: int, timeout_s: float = 3600)
             if first is None and remaining < total:
                 first = (now, remaining)
             if remaining == 0 and first is not None:
-                processed = first[1]
-                return processed / max(now - first[0], 1e-9)
+                if first[1] > 0:
+                    return first[1] / max(now - first[0], 1e-9)
+                # Drained before a second look (tiny runs): count the start-up too.
+                return total / max(now - started, 1e-9)
             if now > deadline or any(p.proc and p.proc.poll() is not None for p in procs):
                 raise RuntimeError(
                     f"drain did not finish (lag {remaining}); see {settings.data_dir}"
@@ -178,7 +181,8 @@ def freshness(
             continue
         if isinstance(obj, dict) and str(obj.get("type", "")).startswith("conversation."):
             conversation_lines.append((str(obj.get("event_id")), line))
-    count = min(len(conversation_lines), int(rate * seconds))
+    rate = max(rate, 20.0)
+    count = min(len(conversation_lines), max(40, int(rate * seconds)))
     chosen = conversation_lines[:count]
     asyncio.run(ensure_topics(settings))
     worker = Worker(settings, "fresh").start()
