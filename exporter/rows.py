@@ -546,11 +546,7 @@ def agent_metrics(ctx: Context) -> Iterator[Row]:
             "available_time_s": t.available_ms,
             "away_time_s": t.away_ms,
             "contacts_helped": len(t.contacts),
-            "avg_handle_time_s": (
-                Fraction(t.handle_ms, len(t.handle_conversations))
-                if t.handle_conversations
-                else None
-            ),
+            "avg_handle_time_s": t.average_handle_ms,
             "handle_time_s": t.handle_ms,
             "no_reply_time_s": t.no_reply_ms,
             "cherry_pick_time_s": t.cherry_pick_ms,
@@ -581,11 +577,7 @@ def teams(ctx: Context) -> Iterator[Row]:
             "total_handle_time": t.handle_ms,
             "total_no_reply_time": t.no_reply_ms,
             "total_cherry_pick_time": t.cherry_pick_ms,
-            "average_handle_time": (
-                Fraction(t.handle_ms, len(t.handle_conversations))
-                if t.handle_conversations
-                else None
-            ),
+            "average_handle_time": t.average_handle_ms,
             "contacts_helped": len(t.contacts),
             **{f"csat_with_score_{k + 1}": t.csat[k] for k in range(5)},
             "tags_added": t.tags_added,

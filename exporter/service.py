@@ -21,7 +21,7 @@ from exporter.request import BadRequest, ExportRequest, parse_request
 from exporter.rows import BUILDERS, Context, Directory, at
 from exporter.sync import ChangelogFollower, Offsets
 from streamproc.settings import Settings
-from streamproc.topics import partition_counts
+from streamproc.topics import committed_and_end, partition_counts
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,6 @@ class Exporter:
         self.model = ReadModel(settings.readmodel_file, settings.lock_max_s * 1000)
         self.follower = ChangelogFollower(settings, self.model)
         self.inbound_reader: AIOKafkaConsumer | None = None
-        self.admin_group = settings.app_id
 
     async def start(self) -> None:
         """Connect to Kafka."""
@@ -95,7 +94,8 @@ class Exporter:
         return await self.follower.catch_up(await self.follower.end_offsets())
 
     async def _ensure_all_changelogs(self) -> None:
-        """Workers create the changelog topics; follow those that appeared since start.
+        """Follow every changelog (topics.ensure_topics creates them; an older deployment
+        may get them from its workers later).
 
         A follower that failed (e.g. the broker restarted under it) is replaced too.
         """
@@ -133,28 +133,19 @@ class Exporter:
             await asyncio.sleep(0.2)
         await self._ensure_all_changelogs()
         changelog = await self.follower.end_offsets()
-        await self.follower.catch_up(changelog)
+        try:
+            await self.follower.catch_up(changelog, deadline=max(deadline, time.monotonic() + 30))
+        except TimeoutError as exc:
+            raise ExportFailed(str(exc)) from None
         watermark = self.model.watermark_ms()
         as_of = watermark if watermark is not None else 0
         return Snapshot(as_of, cut, changelog)
 
     async def _lag(self, cut: Offsets) -> int:
-        from aiokafka.admin import AIOKafkaAdminClient
-
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.bootstrap_servers)
-        await admin.start()
-        try:
-            committed = await admin.list_consumer_group_offsets(
-                self.settings.app_id, partitions=[TopicPartition(t, p) for t, p in cut]
-            )
-        finally:
-            await admin.close()
-        lag = 0
-        for (topic, partition), end in cut.items():
-            meta = committed.get(TopicPartition(topic, partition))
-            done = meta.offset if meta is not None and meta.offset >= 0 else 0
-            lag += max(0, end - done)
-        return lag
+        """Records before the cut that the workers have not committed yet."""
+        tps = [TopicPartition(t, p) for t, p in cut]
+        offsets = await committed_and_end(self.settings, self.settings.app_id, tps)
+        return sum(max(0, cut[(tp.topic, tp.partition)] - offsets[tp][0]) for tp in tps)
 
     def render(self, request: ExportRequest, snapshot: Snapshot, path: Path) -> dict[str, Any]:
         """Write the CSV of ``request`` from the read model to ``path`` (atomically)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import defaultdict
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -69,12 +70,15 @@ class ChangelogFollower:
         ends = await self.consumer.end_offsets(self.partitions)
         return {(tp.topic, tp.partition): offset for tp, offset in ends.items()}
 
-    async def catch_up(self, targets: Offsets) -> int:
+    async def catch_up(self, targets: Offsets, deadline: float | None = None) -> int:
         """Apply changelog records until every partition reaches ``targets``; returns the
-        number of records read. Each batch keeps only the latest value of each key."""
+        number of records read. Each batch keeps only the latest value of each key.
+        Raises TimeoutError past ``deadline`` (a ``time.monotonic()`` value)."""
         assert self.consumer is not None  # noqa: S101 - start() first
         read = 0
         while True:
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError("the read model could not reach the changelogs' end in time")
             behind = [
                 tp
                 for tp in self.partitions

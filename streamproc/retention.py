@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import orjson
@@ -46,13 +47,16 @@ def sweep_partition(stores: Stores, partition: int, partitions: int, cutoff_ms: 
 @dataclass
 class RetentionClock:
     """Decides when to sweep: once per partition each time its event time enters a new UTC
-    day (the first day a process sees is not swept, so restarts stay fast)."""
+    day (the first day a process sees is not swept, so restarts stay fast). Events dated
+    more than a day ahead of the wall clock never trigger a sweep."""
 
     retention_ms: int
     day_by_partition: dict[int, int] = field(default_factory=dict)
 
     def cutoff_if_due(self, partition: int, occurred_ms: int) -> int | None:
         """The cutoff to sweep ``partition`` with now, or None when no sweep is due."""
+        if occurred_ms > time.time() * 1000 + DAY_MS:
+            return None  # a clock far in the future must not sweep the partition away
         day = occurred_ms // DAY_MS
         last = self.day_by_partition.setdefault(partition, day)
         if day <= last:

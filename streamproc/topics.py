@@ -129,28 +129,36 @@ async def partition_counts(settings: Settings, names: list[str]) -> dict[str, in
     }
 
 
-async def consumer_lag(settings: Settings, group: str, topics: list[str]) -> int:
-    """Records of ``topics`` not yet committed by consumer ``group`` (end offset - committed)."""
-    counts = await partition_counts(settings, topics)
-    tps = [TopicPartition(t, p) for t, n in counts.items() for p in range(n)]
+async def committed_and_end(
+    settings: Settings, group: str, tps: list[TopicPartition]
+) -> dict[TopicPartition, tuple[int, int]]:
+    """(committed offset, end offset) of each partition for consumer ``group``; a partition
+    the group never committed counts as committed at 0."""
     if not tps:
-        return 0
+        return {}
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None)
-    await admin.start()
-    await consumer.start()
     try:
+        await admin.start()
+        await consumer.start()
         committed = await admin.list_consumer_group_offsets(group, partitions=tps)
         end_offsets = await consumer.end_offsets(tps)
     finally:
         await consumer.stop()
         await admin.close()
-    lag = 0
+    result = {}
     for tp in tps:
         meta = committed.get(tp)
-        done = meta.offset if meta is not None and meta.offset >= 0 else 0
-        lag += max(0, end_offsets[tp] - done)
-    return lag
+        result[tp] = (meta.offset if meta is not None and meta.offset >= 0 else 0, end_offsets[tp])
+    return result
+
+
+async def consumer_lag(settings: Settings, group: str, topics: list[str]) -> int:
+    """Records of ``topics`` not yet committed by consumer ``group`` (end offset - committed)."""
+    counts = await partition_counts(settings, topics)
+    tps = [TopicPartition(t, p) for t, n in counts.items() for p in range(n)]
+    offsets = await committed_and_end(settings, group, tps)
+    return sum(max(0, end - done) for done, end in offsets.values())
 
 
 async def _wait_for_metadata(

@@ -6,13 +6,13 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import faust
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import TopicPartition
+from aiokafka.errors import KafkaError
 
 from streamproc.settings import Settings
+from streamproc.topics import committed_and_end
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +65,12 @@ def register_watchdog(app: faust.App, settings: Settings, progress: Progress) ->
             for tp in app.consumer.assignment()
             if tp.topic in inbound
         ]
-        stalled = progress.stalled(
-            await _offsets(settings, tps), time.monotonic(), settings.stall_timeout_s
-        )
+        try:
+            offsets = await committed_and_end(settings, settings.app_id, tps)
+        except (KafkaError, OSError) as exc:  # e.g. the broker is restarting: look later
+            log.warning("stall watchdog could not read offsets: %s", exc)
+            return
+        stalled = progress.stalled(offsets, time.monotonic(), settings.stall_timeout_s)
         if stalled:
             log.critical(
                 "partitions %s have pending records but no commit for %s s: exiting so "
@@ -77,28 +80,3 @@ def register_watchdog(app: faust.App, settings: Settings, progress: Progress) ->
             )
             logging.shutdown()
             os._exit(EXIT_STALLED)
-
-
-async def _offsets(
-    settings: Settings, tps: list[TopicPartition]
-) -> dict[TopicPartition, tuple[int, int]]:
-    """(committed, end) of each partition for the worker group."""
-    if not tps:
-        return {}
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None)
-    await admin.start()
-    await consumer.start()
-    try:
-        committed: dict[Any, Any] = await admin.list_consumer_group_offsets(
-            settings.app_id, partitions=tps
-        )
-        ends = await consumer.end_offsets(tps)
-    finally:
-        await consumer.stop()
-        await admin.close()
-    result = {}
-    for tp in tps:
-        meta = committed.get(tp)
-        result[tp] = (meta.offset if meta is not None and meta.offset >= 0 else 0, ends[tp])
-    return result
