@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from pathlib import Path
 
@@ -115,6 +116,12 @@ def worker(loglevel: str) -> None:
             "Start it with `streamproc kafka up` or set STREAMPROC_BOOTSTRAP_SERVERS."
         ) from None
     app, _tables = create_app(settings)
+
+    # Profiled: with their loggers at DEBUG, aiokafka and faust built a log record per
+    # produced message (12% of the worker's CPU) that was then discarded.
+    library_level = max(logging.INFO, logging.getLevelName(loglevel.upper()))
+    for name in ("aiokafka", "faust", "mode"):
+        logging.getLogger(name).setLevel(library_level)
     Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
 
 

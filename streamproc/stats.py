@@ -48,7 +48,7 @@ async def collect_stats(settings: Settings) -> StatsReport:
     report.keys_by_table["conversations"] = len(conversations)
     for raw in conversations.values():
         report.logged_events_by_type.update(e["k"] for e in orjson.loads(raw)["log"])
-    for name in ("messages", "presence"):
+    for name in ("messages", "presence", "activity"):
         report.keys_by_table[name] = len(await read_table(settings, name))
     days = await read_table(settings, "presence_days")
     report.keys_by_table["presence_days"] = len(days)
