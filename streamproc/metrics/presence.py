@@ -123,13 +123,22 @@ def _order(change: Change) -> tuple[int, str]:
     return (change[0], change[1])
 
 
+KEEP_LAST = 500
+"""Changes kept whatever their age. A worker killed before its changelog writes were
+flushed loses the day records of its last seconds of processing while the presence state
+may have survived; when the events come again (duplicates) the day records are rewritten
+from the kept changes, so those must reach back over every change a few seconds of
+processing can hold, even while a backlog drains (found by the acceptance suite)."""
+
+
 def _prune(state: PresenceState, lateness_ms: int) -> None:
-    """Keep the changes within the bound and the one just before it (the anchor)."""
+    """Keep the changes within the bound, the one just before it (the anchor), and at
+    least the last ``KEEP_LAST`` changes."""
     horizon = state.watermark - lateness_ms
     first_inside = next(
         (i for i, c in enumerate(state.changes) if c[0] >= horizon), len(state.changes)
     )
-    del state.changes[: max(0, first_inside - 1)]
+    del state.changes[: max(0, min(first_inside - 1, len(state.changes) - KEEP_LAST))]
 
 
 def day_of(t: int) -> int:
