@@ -36,19 +36,7 @@ RESULTS = ROOT / "bench" / "results"
 def namespaced(base: Settings, work: Path) -> Settings:
     """Fresh topics and app id for one measurement."""
     ns = f"bench-{uuid.uuid4().hex[:8]}"
-    return replace(
-        base,
-        app_id=f"streamproc-{ns}",
-        data_dir=work / ns,
-        topic_messages=f"{ns}.inbox.messages",
-        topic_locks=f"{ns}.inbox.locks",
-        topic_conversations=f"{ns}.inbox.conversations",
-        topic_presence=f"{ns}.inbox.presence",
-        topic_directory=f"{ns}.inbox.directory",
-        topic_deadletter=f"{ns}.inbox.deadletter",
-        topic_export_requests=f"{ns}.inbox.export.requests",
-        topic_export_results=f"{ns}.inbox.export.results",
-    )
+    return base.namespaced(ns, work / ns)
 
 
 def summary(values: list[float]) -> dict[str, float]:

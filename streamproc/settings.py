@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 ENV_PREFIX = "STREAMPROC_"
@@ -94,6 +94,23 @@ class Settings:
     def readmodel_file(self) -> Path:
         """The read model's SQLite file (default ``data_dir/readmodel.sqlite``)."""
         return self.readmodel_path or self.data_dir / "readmodel.sqlite"
+
+    def namespaced(self, namespace: str, data_dir: Path) -> Settings:
+        """These settings with every topic name, the app id and the data dir of one
+        namespace (tests and benchmarks on a shared broker)."""
+        return replace(
+            self,
+            app_id=f"streamproc-{namespace}",
+            data_dir=data_dir,
+            topic_messages=f"{namespace}.inbox.messages",
+            topic_locks=f"{namespace}.inbox.locks",
+            topic_conversations=f"{namespace}.inbox.conversations",
+            topic_presence=f"{namespace}.inbox.presence",
+            topic_directory=f"{namespace}.inbox.directory",
+            topic_deadletter=f"{namespace}.inbox.deadletter",
+            topic_export_requests=f"{namespace}.inbox.export.requests",
+            topic_export_results=f"{namespace}.inbox.export.results",
+        )
 
     def topic_for_role(self, role: str) -> str:
         """The topic name of a contract role (``messages``, ``locks``, ...)."""

@@ -23,19 +23,7 @@ T = TypeVar("T")
 def isolated_settings(base: Settings, tmp: Path, name: str = "t") -> Settings:
     """``base`` with topic names, app id and state dirs unique to one test."""
     ns = f"{name}-{uuid.uuid4().hex[:8]}"
-    return replace(
-        base,
-        app_id=f"streamproc-{ns}",
-        data_dir=tmp,
-        topic_messages=f"{ns}.inbox.messages",
-        topic_locks=f"{ns}.inbox.locks",
-        topic_conversations=f"{ns}.inbox.conversations",
-        topic_presence=f"{ns}.inbox.presence",
-        topic_directory=f"{ns}.inbox.directory",
-        topic_deadletter=f"{ns}.inbox.deadletter",
-        topic_export_requests=f"{ns}.inbox.export.requests",
-        topic_export_results=f"{ns}.inbox.export.results",
-    )
+    return base.namespaced(ns, tmp)
 
 
 def wait_until(
