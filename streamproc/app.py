@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import faust
 
-from streamproc import faust_fixes
+from streamproc import fastpath, faust_fixes
 from streamproc.agents.ingest import register_ingest
 from streamproc.agents.watchdog import Progress, register_watchdog
 from streamproc.settings import Settings
@@ -14,6 +14,7 @@ from streamproc.tables import Tables, declare_tables
 def create_app(settings: Settings) -> tuple[faust.App, Tables]:
     """A Faust app with every table and agent of the service registered."""
     faust_fixes.apply()
+    fastpath.apply()
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap_servers}",
@@ -31,6 +32,7 @@ def create_app(settings: Settings) -> tuple[faust.App, Tables]:
         broker_heartbeat_interval=max(1, settings.session_timeout_s // 4),
         producer_acks=-1,
         processing_guarantee="at_least_once",
+        broker_max_poll_records=settings.max_poll_records,
     )
     app.sensors.add(faust_fixes.ExitOnSendError())
     tables = declare_tables(app, settings)

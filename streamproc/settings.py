@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 ENV_PREFIX = "STREAMPROC_"
+INGEST_PATHS = ("batch", "stream")
 
 
 class SettingsError(ValueError):
@@ -45,6 +46,13 @@ class Settings:
     worker_id: str | None = None
     # A worker whose partition has pending records but no commit for this long exits.
     stall_timeout_s: int = 45
+    # How inbound records reach the state code: ``batch`` hands each fetched batch of a
+    # partition to it and writes every touched table key once per batch
+    # (streamproc.fastpath); ``stream`` is Faust's per-message agent path (slower, kept
+    # as the reference the batch path is benchmarked and tested against).
+    ingest_path: str = "batch"
+    # Most records one fetch returns (Faust's broker_max_poll_records).
+    max_poll_records: int = 5000
     # Topics.
     topic_messages: str = "inbox.messages"
     topic_locks: str = "inbox.locks"
@@ -127,6 +135,11 @@ class Settings:
                 continue
             values[f.name] = _convert(f.name, f.type, raw)
         settings = cls(**values)  # type: ignore[arg-type]
+        if settings.ingest_path not in INGEST_PATHS:
+            raise SettingsError(
+                f"{env_var('ingest_path')}={settings.ingest_path!r} is not one of "
+                + ", ".join(INGEST_PATHS)
+            )
         if "bootstrap_servers" not in values and "kafka_port" in values:
             settings = cls(**{**values, "bootstrap_servers": f"127.0.0.1:{settings.kafka_port}"})  # type: ignore[arg-type]
         return settings

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from bisect import insort
-from collections.abc import MutableMapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass, field, fields
+from typing import Any, cast
 
 import orjson
 
@@ -23,6 +23,7 @@ from streamproc.metrics.presence import (
     current_rewrite,
     merge_day,
 )
+from streamproc.writeback import WriteBack
 
 Store = MutableMapping[bytes, bytes]
 
@@ -47,6 +48,93 @@ class Stores:
     presence_days: Store
     directory: Store
     activity: Store
+
+
+STORE_NAMES = tuple(f.name for f in fields(Stores))
+
+
+@dataclass
+class _OpenConversation:
+    """A conversation a batch has touched: its record (decoded) and its bucket
+    contributions before the batch."""
+
+    key: bytes
+    record: dict[str, Any]
+    before: dict[str, Contribution]
+    saw_duplicate: bool = False
+
+
+@dataclass(frozen=True)
+class BatchStores(Stores):
+    """Stores whose writes are held until ``flush``: one write per key and batch.
+
+    Conversations are settled once per batch: their logs take every event of the batch,
+    then the log is folded once and only the buckets whose contribution differs from
+    before the batch are written (per event, the fold would run for every event).
+    """
+
+    rules: Rules = field(default_factory=lambda: Rules())
+    open_conversations: dict[str, _OpenConversation] = field(default_factory=dict)
+
+    @classmethod
+    def over(cls, stores: Stores, rules: Rules) -> BatchStores:
+        """Write-back caches over ``stores``."""
+        caches = {f.name: WriteBack(getattr(stores, f.name)) for f in fields(Stores)}
+        return cls(**caches, rules=rules)  # type: ignore[arg-type]
+
+    def add_to_log(self, conversation_id: str, entry: LogEntry) -> bool:
+        """Add ``entry`` to the conversation's log; False if it was there already."""
+        current = self.open_conversations.get(conversation_id)
+        if current is None:
+            key = conversation_id.encode()
+            record = _load(self.conversations, key) or {"log": [], "bk": []}
+            before = _contributions(conversation_id, record["log"], self.rules)
+            current = _OpenConversation(key, record, before)
+            self.open_conversations[conversation_id] = current
+        added = _add_entry(current.record["log"], entry)
+        if not added:
+            current.saw_duplicate = True
+        return added
+
+    def settle(self) -> None:
+        """Fold each touched conversation once and write its record and changed buckets.
+
+        A batch holding a duplicate re-writes every bucket the conversation ever touched
+        (as ``apply_event`` does per event), so that a changelog write lost in a crash is
+        healed by the re-delivery.
+        """
+        rules = self.rules
+        for conversation_id, current in self.open_conversations.items():
+            record = current.record
+            after = _contributions(conversation_id, record["log"], rules)
+            touched = set(record.get("bk", []))
+            keys = set(current.before) | set(after)
+            if current.saw_duplicate:
+                keys |= touched
+            record["bk"] = sorted(touched | set(after))
+            partition = partition_for_key(current.key, rules.partitions)
+            _write_buckets(
+                self.activity,
+                partition,
+                conversation_id,
+                keys,
+                current.before,
+                after,
+                changed=not current.saw_duplicate,
+            )
+            _save(self.conversations, current.key, record)
+        self.open_conversations.clear()
+
+    def flush(
+        self, writers: Mapping[str, Callable[[bytes, bytes | None], None]] | None = None
+    ) -> int:
+        """Settle the conversations, then write the batch's changes to the stores
+        underneath (or to ``writers[store name]``); returns the writes."""
+        self.settle()
+        return sum(
+            cast(WriteBack, getattr(self, f.name)).flush(writers[f.name] if writers else None)
+            for f in fields(Stores)
+        )
 
 
 @dataclass(frozen=True)
@@ -87,17 +175,14 @@ def _apply_conversation_event(stores: Stores, event: Event, rules: Rules) -> Adm
     changed = False
     conversation_id = event.key
     entry = log_entry(event)
-    if entry is not None:
+    if entry is not None and isinstance(stores, BatchStores):
+        changed = stores.add_to_log(conversation_id, entry)
+    elif entry is not None:
         key = conversation_id.encode()
         record = _load(stores.conversations, key) or {"log": [], "bk": []}
         log = record["log"]
         before = _contributions(conversation_id, log, rules)
-        if not any(e["id"] == event.event_id for e in log):
-            if not log or order_key(entry) >= order_key(log[-1]):
-                log.append(entry)
-            else:
-                insort(log, entry, key=order_key)
-            changed = True
+        changed = _add_entry(log, entry)
         after = _contributions(conversation_id, log, rules)
         # A duplicate re-writes every bucket the conversation ever touched (see above).
         keys = set(record.get("bk", [])) if not changed else set(before) | set(after)
@@ -112,6 +197,18 @@ def _apply_conversation_event(stores: Stores, event: Event, rules: Rules) -> Adm
         changed = apply_message_event(message, event) or changed
         _save(stores.messages, key, message)
     return Admission.ACCEPTED if changed else Admission.DUPLICATE
+
+
+def _add_entry(log: list[LogEntry], entry: LogEntry) -> bool:
+    """Insert ``entry`` in event order unless the log has it already."""
+    event_id = entry["id"]
+    if any(e["id"] == event_id for e in log):
+        return False
+    if not log or order_key(entry) >= order_key(log[-1]):
+        log.append(entry)
+    else:
+        insort(log, entry, key=order_key)
+    return True
 
 
 _FACTS_CACHE: dict[str, tuple[tuple[str, ...], dict[str, Contribution]]] = {}

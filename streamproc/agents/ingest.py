@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Awaitable, MutableMapping, Sequence
 from typing import Any
 
 import faust
 
+from streamproc import fastpath
 from streamproc.dedupe import Admission
 from streamproc.intake import Rejection, admit_record, count_once
 from streamproc.retention import RetentionClock, sweep_partition
 from streamproc.settings import Settings
-from streamproc.state import Rules, apply_event
+from streamproc.state import STORE_NAMES, BatchStores, Rules, Stores, apply_event
 from streamproc.tables import Tables
+from streamproc.tables.writer import PartitionWriter
+from streamproc.writeback import WriteBack
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +48,9 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
     stores = tables.stores
     partition_count = settings.events_partitions
 
-    def reject(message: Any, rejection: Rejection) -> None:
+    def reject(
+        message: Any, rejection: Rejection, rejections: MutableMapping[bytes, bytes]
+    ) -> None:
         # Buffered like the changelog writes: Faust flushes the producer before it commits
         # the source offset, so a dead letter is never lost. At-least-once: after a crash
         # the same record may be dead-lettered again (its source_topic/partition/offset
@@ -61,8 +67,7 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
             ],
         )
         counter_key = f"{message.topic}/{message.partition}/{rejection.category}".encode()
-        counter = count_once(tables.rejections_by_partition.get(counter_key), message.offset)
-        tables.rejections_by_partition[counter_key] = counter
+        rejections[counter_key] = count_once(rejections.get(counter_key), message.offset)
         log.debug(
             "dead-lettered %s/%s@%s: %s",
             message.topic,
@@ -71,8 +76,7 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
             rejection.reason,
         )
 
-    async def process(event: faust.EventT) -> None:
-        message = event.message
+    def process(message: Any, stores: Stores, rejections: MutableMapping[bytes, bytes]) -> None:
         outcome = admit_record(
             settings,
             message.topic,
@@ -82,7 +86,7 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
             partition_count,
         )
         if isinstance(outcome, Rejection):
-            reject(message, outcome)
+            reject(message, outcome, rejections)
             return
         try:
             admission = apply_event(stores, outcome, rules, message.offset)
@@ -94,10 +98,6 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
             )
             logging.shutdown()
             os._exit(EXIT_APPLY_FAILED)
-        cutoff = retention.cutoff_if_due(message.partition, outcome.occurred_at_ms)
-        if cutoff is not None:
-            dropped = sweep_partition(stores, message.partition, partition_count, cutoff)
-            log.info("retention: partition %s dropped %s keys", message.partition, dropped)
         if admission is Admission.LATE:
             reject(
                 message,
@@ -107,8 +107,33 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
                     f"{settings.lateness_s} s behind the latest presence change of "
                     f"{outcome.key!r}",
                 ),
+                rejections,
             )
         # DUPLICATE: already applied; its records were re-written unchanged.
+        cutoff = retention.cutoff_if_due(message.partition, outcome.occurred_at_ms)
+        if cutoff is not None:
+            if isinstance(stores, BatchStores):
+                stores.flush()  # the sweep scans the tables themselves
+            dropped = sweep_partition(tables.stores, message.partition, partition_count, cutoff)
+            log.info("retention: partition %s dropped %s keys", message.partition, dropped)
+
+    def process_batch(records: Sequence[Any]) -> Awaitable[None]:
+        # One partition's records of every inbound topic; one write per touched key
+        # (fastpath: Faust's current event names the partition, so the local stores are
+        # that partition's; PartitionWriter batches the changelog records).
+        event, token = fastpath.handling(records[0])
+        try:
+            stores = BatchStores.over(tables.stores, rules)
+            rejections = WriteBack(tables.rejections_by_partition)
+            for record in records:
+                process(record, stores, rejections)
+            writer = PartitionWriter(app, records[0].partition)
+            stores.flush({name: writer.writer(tables.by_name[name]) for name in STORE_NAMES})
+            rejections.flush(writer.writer(tables.rejections_by_partition))
+        finally:
+            fastpath.done(token)
+            del event
+        return writer.send()
 
     agents = {}
     for topic_name in settings.inbound_topics:
@@ -122,8 +147,12 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
         )
 
         async def ingest(stream: faust.StreamT[bytes]) -> None:
+            # The per-message path (ingest_path=stream); with ingest_path=batch the agent
+            # only subscribes the topic and fastpath hands its records over in batches.
             async for event in stream.events():
-                await process(event)
+                process(event.message, stores, tables.rejections_by_partition)
 
         agents[topic_name] = app.agent(topic, name=f"ingest-{topic_name}", concurrency=1)(ingest)
+    if settings.ingest_path == "batch":
+        fastpath.register(app, settings.inbound_topics, process_batch)
     return agents

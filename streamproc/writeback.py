@@ -1,0 +1,80 @@
+"""A write-back cache over a key-value store: a batch's writes reach the store once per key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, MutableMapping
+
+_DELETED = None
+
+
+class WriteBack(MutableMapping[bytes, bytes]):
+    """Reads see the batch's own writes; ``flush`` writes each changed key once.
+
+    A Faust table write costs a changelog record; a batch that updates a conversation, an
+    agent's bucket or a counter many times produces one record per key instead. A key
+    created and deleted within the batch never reaches the store; a key deleted that the
+    store holds is deleted there (a tombstone in the changelog).
+    Iteration is not supported: code that scans a store (the retention sweep) runs on the
+    store itself after a flush.
+    """
+
+    __slots__ = ("backing", "pending")
+
+    def __init__(self, backing: MutableMapping[bytes, bytes]) -> None:
+        self.backing = backing
+        self.pending: dict[bytes, bytes | None] = {}
+
+    def get(self, key: bytes, default: bytes | None = None) -> bytes | None:  # type: ignore[override]
+        pending = self.pending
+        if key in pending:
+            value = pending[key]
+            return default if value is _DELETED else value
+        return self.backing.get(key, default)
+
+    def __getitem__(self, key: bytes) -> bytes:
+        value = self.get(key)
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __contains__(self, key: object) -> bool:
+        pending = self.pending
+        if key in pending:
+            return pending[key] is not _DELETED
+        return key in self.backing
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self.pending[key] = value
+
+    def __delitem__(self, key: bytes) -> None:
+        if key not in self:
+            raise KeyError(key)
+        self.pending[key] = _DELETED
+
+    def __iter__(self) -> Iterator[bytes]:
+        raise TypeError("a write-back store cannot be iterated; flush and scan the store")
+
+    def __len__(self) -> int:
+        raise TypeError("a write-back store has no length; flush and measure the store")
+
+    def flush(self, write: Callable[[bytes, bytes | None], None] | None = None) -> int:
+        """Write every changed key to the store, or hand it to ``write(key, value)``
+        (``None``: delete a key the store holds); returns how many writes that took."""
+        backing = self.backing
+        writes = 0
+        for key, value in self.pending.items():
+            if value is _DELETED:
+                if key in backing:
+                    if write is None:
+                        del backing[key]
+                    else:
+                        write(key, None)
+                    writes += 1
+            elif write is None:
+                backing[key] = value
+                writes += 1
+            else:
+                write(key, value)
+                writes += 1
+        self.pending.clear()
+        return writes
