@@ -69,6 +69,23 @@ def done(token: Any) -> None:
     _current_event.reset(token)
 
 
+class BatchInFlight:
+    """Stands in Faust's set of unacked messages while a batch is handled and its produce
+    calls are awaited, so that a rebalance (``Consumer.wait_empty``) waits for the batch
+    before it flushes the producer and gives the partition away: no changelog write of
+    the batch can land after the new owner's."""
+
+    __slots__ = ("__weakref__", "acked", "partition", "refcount")
+
+    def __init__(self, partition: int) -> None:
+        self.partition = partition
+        self.refcount = 1
+        self.acked = False
+
+    def __repr__(self) -> str:
+        return f"<batch of partition {self.partition} in flight>"
+
+
 def _unread(
     consumer: Consumer, tp: TP, records: Sequence[Any]
 ) -> tuple[list[Any], list[tuple[int, int]]]:
@@ -153,18 +170,26 @@ async def _drain_batches(self: Consumer, fetcher: Any) -> None:
                         callback(self._to_message(tp, record)), self.suspend_flow.wait()
                     )
                     self._read_offset[tp] = record.offset
-            for (handler, _partition), parts in batches.items():
-                # No await from the check to the acks: a rebalance cannot split a batch.
+            for (handler, partition), parts in batches.items():
+                # No await from the check to the handler's return: a rebalance cannot
+                # split a batch, and waits for its produce calls (BatchInFlight).
                 if moved_on():
                     break
-                sending = handler([record for _, fresh in parts for record in fresh])
-                if sending is not None:
-                    await sending
+                in_flight = BatchInFlight(partition)
+                self._unacked_messages.add(in_flight)  # type: ignore[arg-type]
+                try:
+                    sending = handler([record for _, fresh in parts for record in fresh])
+                    if sending is not None:
+                        await sending
                     if moved_on():
                         break  # not acked: whoever owns the partition now reads them again
-                for tp, fresh in parts:
-                    _ack(self, tp, fresh)
-                    self._read_offset[tp] = fresh[-1].offset
+                    for tp, fresh in parts:
+                        _ack(self, tp, fresh)
+                        self._read_offset[tp] = fresh[-1].offset
+                finally:
+                    in_flight.acked = True
+                    self._unacked_messages.discard(in_flight)  # type: ignore[arg-type]
+                    notify(self._waiting_for_ack)
             if commit_every is not None and self._n_acked >= commit_every:
                 self._n_acked = 0
                 await self.commit()

@@ -20,9 +20,22 @@ class Rejection:
     reason: str
 
 
+_HASHES: dict[bytes, int] = {}
+_HASHES_MAX = 200_000
+
+
 def partition_for_key(key: bytes, partition_count: int) -> int:
-    """The partition Kafka's default (murmur2) partitioner gives ``key``."""
-    return (murmur2(key) & 0x7FFFFFFF) % partition_count
+    """The partition Kafka's default (murmur2) partitioner gives ``key``.
+
+    aiokafka's murmur2 is pure Python (~5 µs); keys recur (a conversation has dozens of
+    events), so hashes are memoised, up to 200k keys at a time.
+    """
+    hashed = _HASHES.get(key)
+    if hashed is None:
+        if len(_HASHES) >= _HASHES_MAX:
+            _HASHES.clear()
+        hashed = _HASHES[key] = murmur2(key) & 0x7FFFFFFF
+    return hashed % partition_count
 
 
 def admit_record(

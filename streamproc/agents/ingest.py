@@ -16,7 +16,7 @@ from streamproc.retention import RetentionClock, sweep_partition
 from streamproc.settings import Settings
 from streamproc.state import STORE_NAMES, BatchStores, Rules, Stores, apply_event
 from streamproc.tables import Tables
-from streamproc.tables.writer import PartitionWriter
+from streamproc.tables.writer import PartitionWriter, Write
 from streamproc.writeback import WriteBack
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,12 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
             rejection.reason,
         )
 
-    def process(message: Any, stores: Stores, rejections: MutableMapping[bytes, bytes]) -> None:
+    def process(
+        message: Any,
+        stores: Stores,
+        rejections: MutableMapping[bytes, bytes],
+        writer: PartitionWriter | None = None,
+    ) -> None:
         outcome = admit_record(
             settings,
             message.topic,
@@ -113,9 +118,21 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
         cutoff = retention.cutoff_if_due(message.partition, outcome.occurred_at_ms)
         if cutoff is not None:
             if isinstance(stores, BatchStores):
-                stores.flush()  # the sweep scans the tables themselves
-            dropped = sweep_partition(tables.stores, message.partition, partition_count, cutoff)
+                # The sweep scans the tables themselves: write the batch so far first, and
+                # through the same writer, so that the changelog gets every write in order.
+                stores.flush(store_writers(writer))
+            dropped = sweep_partition(
+                tables.partition_stores(message.partition, writer),
+                message.partition,
+                partition_count,
+                cutoff,
+            )
             log.info("retention: partition %s dropped %s keys", message.partition, dropped)
+
+    def store_writers(writer: PartitionWriter | None) -> dict[str, Write] | None:
+        if writer is None:
+            return None
+        return {name: writer.writer(tables.by_name[name]) for name in STORE_NAMES}
 
     def process_batch(records: Sequence[Any]) -> Awaitable[None]:
         # One partition's records of every inbound topic; one write per touched key
@@ -123,12 +140,12 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
         # that partition's; PartitionWriter batches the changelog records).
         event, token = fastpath.handling(records[0])
         try:
+            writer = PartitionWriter(app, records[0].partition)
             stores = BatchStores.over(tables.stores, rules)
             rejections = WriteBack(tables.rejections_by_partition)
             for record in records:
-                process(record, stores, rejections)
-            writer = PartitionWriter(app, records[0].partition)
-            stores.flush({name: writer.writer(tables.by_name[name]) for name in STORE_NAMES})
+                process(record, stores, rejections, writer)
+            stores.flush(store_writers(writer))
             rejections.flush(writer.writer(tables.rejections_by_partition))
         finally:
             fastpath.done(token)

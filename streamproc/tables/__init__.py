@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import faust
 
 from streamproc.settings import Settings
-from streamproc.state import Stores
+from streamproc.state import STORE_NAMES, Stores
+from streamproc.tables.writer import PartitionWriter, Write
 from streamproc.topics import TABLE_NAMES
 
 
@@ -21,6 +23,52 @@ class BytesTable(faust.Table):
 
     def _serializer_from_type(self, typ: Any) -> str:
         return "raw"
+
+
+class PartitionView(MutableMapping[bytes, bytes]):
+    """One partition of a table. Reads and writes go through the table (Faust's current
+    event must name the partition); iteration reads only that partition's local RocksDB
+    database instead of every assigned partition's (other stores: the whole table)."""
+
+    def __init__(self, table: BytesTable, partition: int, write: Write | None = None) -> None:
+        self.table = table
+        self.partition = partition
+        self.write = write
+
+    def __getitem__(self, key: bytes) -> bytes:
+        return cast(bytes, self.table[key])
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        if self.write is None:
+            self.table[key] = value
+        else:
+            self.write(key, value)
+
+    def __delitem__(self, key: bytes) -> None:
+        if self.write is None:
+            del self.table[key]
+        else:
+            self.write(key, None)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.table
+
+    def __iter__(self) -> Iterator[bytes]:
+        store: Any = self.table.data
+        if hasattr(store, "_visible_keys"):
+            yield from store._visible_keys(store._db_for_partition(self.partition))
+        else:
+            yield from iter(self.table)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def items(self) -> Any:
+        """(key, value) pairs of the partition, read in one pass."""
+        store: Any = self.table.data
+        if hasattr(store, "_visible_items"):
+            return store._visible_items(store._db_for_partition(self.partition))
+        return self.table.items()
 
 
 TABLE_HELP: dict[str, str] = {
@@ -54,6 +102,19 @@ class Tables:
             directory=t["directory"],
             activity=t["activity"],
         )
+
+    def partition_stores(self, partition: int, writer: PartitionWriter | None = None) -> Stores:
+        """The state tables as seen from one partition: scans read only its keys; writes
+        go through ``writer`` when given (in order with the batch's other writes)."""
+        views = {
+            name: PartitionView(
+                self.by_name[name],
+                partition,
+                None if writer is None else writer.writer(self.by_name[name]),
+            )
+            for name in STORE_NAMES
+        }
+        return Stores(**views)
 
     @property
     def rejections_by_partition(self) -> BytesTable:
