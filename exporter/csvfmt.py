@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
-from typing import Any, BinaryIO, Final
+from typing import Any, BinaryIO, Final, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 from exporter.schema import ExportSpec, Kind
@@ -178,6 +178,17 @@ def _fast_formatter(kind: Kind, tz: ZoneInfo) -> Callable[[Any], str]:
     return general
 
 
+@runtime_checkable
+class PreformattedRows(Protocol):
+    """Rows that can also write their own CSV records (exporter.sqlcsv.SqlRows)."""
+
+    def write_records(
+        self, write: Callable[[bytes], object], spec: ExportSpec, tz: ZoneInfo
+    ) -> int | None:
+        """Write every data record (UTF-8, CRLF-terminated) of ``spec`` through ``write``
+        and return their number, or return None without writing anything."""
+
+
 def write_csv(
     out: BinaryIO,
     spec: ExportSpec,
@@ -191,10 +202,17 @@ def write_csv(
     Rows map column keys to values (see ``format_cell``); extra keys are ignored, a
     missing key raises KeyError naming the column. Memory stays constant: rows are
     consumed one at a time, bytes go out through a small buffer and are hashed as they
-    go. ``out`` is flushed, not closed.
+    go. ``out`` is flushed, not closed. Rows that can write their own records
+    (``PreformattedRows``) do so, giving the same bytes.
     """
     sink = _Sink(out)
     sink.write(encode_record(spec.headers(locale)))
+    if isinstance(rows, PreformattedRows):
+        written = rows.write_records(sink.write, spec, tz)
+        if written is not None:
+            sink.flush()
+            out.flush()
+            return CsvResult(rows=written, bytes=sink.total, sha256=sink.hexdigest())
     plan = [(col.key, _fast_formatter(col.kind, tz)) for col in spec.columns]
     needs_quotes = _NEEDS_QUOTES.isdisjoint
     count = 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import orjson
 import sqlite_utils
@@ -49,8 +49,10 @@ CREATE TABLE IF NOT EXISTS messages (
     sender_kind TEXT, sender_id TEXT, team_id TEXT, message_type TEXT, origin TEXT,
     outbound_type TEXT, system_user_type TEXT, content TEXT, post_url TEXT, tag_ids TEXT,
     lu INTEGER, deleted_t INTEGER);
-CREATE INDEX IF NOT EXISTS messages_created ON messages (created_t);
-CREATE INDEX IF NOT EXISTS messages_conversation ON messages (conversation_id);
+CREATE INDEX IF NOT EXISTS messages_created_id ON messages (created_t, message_id);
+CREATE INDEX IF NOT EXISTS messages_conversation_lu ON messages (conversation_id, lu);
+DROP INDEX IF EXISTS messages_created;
+DROP INDEX IF EXISTS messages_conversation;
 CREATE TABLE IF NOT EXISTS conv_messages (conversation_id TEXT, t INTEGER, message_id TEXT,
     direction TEXT, sender_kind TEXT, sender_id TEXT, team_id TEXT);
 CREATE INDEX IF NOT EXISTS conv_messages_t ON conv_messages (t);
@@ -103,6 +105,12 @@ CREATE TABLE IF NOT EXISTS directory (kind TEXT, id TEXT, fields TEXT, active IN
     lu INTEGER, PRIMARY KEY (kind, id));
 """
 
+NUL_TEXTS: Final = "nul_texts"
+"""Keys of the ``conversations``/``messages`` rows holding a text with a NUL character
+(the exporter's SQL formatting cannot carry those: exporter.sqlcsv)."""
+_NUL_SCHEMA = f"CREATE TABLE {NUL_TEXTS} (tbl TEXT, id TEXT, PRIMARY KEY (tbl, id)) WITHOUT ROWID"
+_NUL_KEYS = {"conversations": "conversation_id", "messages": "message_id"}
+
 
 class ReadModel:
     """A SQLite database holding the latest state of every table key, as rows."""
@@ -114,8 +122,40 @@ class ReadModel:
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.executescript(_SCHEMA)
+        self._track_nul_texts()
         self.db = sqlite_utils.Database(self.conn)
         self.lock_max_ms = lock_max_ms
+
+    def _track_nul_texts(self) -> None:
+        """Create the NUL_TEXTS table, filled from the rows already there (once)."""
+        exists = self.conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (NUL_TEXTS,)
+        ).fetchone()
+        if not exists:
+            self.conn.execute("BEGIN")
+            self.conn.execute(_NUL_SCHEMA)
+            for table, key in _NUL_KEYS.items():
+                texts = [
+                    name
+                    for _cid, name, decl, *_ in self.conn.execute(f"PRAGMA table_info({table})")
+                    if decl == "TEXT"
+                ]
+                found = " OR ".join(f"instr({name}, char(0))" for name in texts)
+                self.conn.execute(
+                    f"INSERT INTO {NUL_TEXTS} SELECT ?, {key} FROM {table} WHERE {found}",  # noqa: S608
+                    (table,),
+                )
+            self.conn.execute("COMMIT")
+        cursor = self.conn.execute(f"SELECT 1 FROM {NUL_TEXTS} LIMIT 1")  # noqa: S608
+        self._nul_texts = cursor.fetchone() is not None
+
+    def _note_nul_texts(self, table: str, key: str, values: Iterable[Any]) -> None:
+        """Keep NUL_TEXTS in step with a row just replaced (or deleted: no values)."""
+        if self._nul_texts:
+            self.conn.execute(f"DELETE FROM {NUL_TEXTS} WHERE tbl = ? AND id = ?", (table, key))  # noqa: S608
+        if any(isinstance(v, str) and "\x00" in v for v in values):
+            self.conn.execute(f"INSERT OR REPLACE INTO {NUL_TEXTS} VALUES (?, ?)", (table, key))  # noqa: S608
+            self._nul_texts = True
 
     def close(self) -> None:
         """Close the database."""
@@ -160,6 +200,7 @@ class ReadModel:
         for name in ("conversations", *_FACT_TABLES):
             self.conn.execute(f"DELETE FROM {name} WHERE conversation_id = ?", (conversation_id,))  # noqa: S608
         if record is None:
+            self._note_nul_texts("conversations", conversation_id, ())
             return
         log = record["log"]
         facts = fold(conversation_id, log, self.lock_max_ms)
@@ -170,26 +211,28 @@ class ReadModel:
         first = f.first_response
         completion = f.csat_completion
         r = f.latest_resolution
+        row = (
+            f.conversation_id, f.channel_id, f.contact_profile_id, f.url, f.created_t,
+            f.language, f.status, f.last_status_agent_id, f.last_status_team_id,
+            f.first_resolution_t, f.inbound_count, f.outbound_count,
+            first.t if first else None, first.response_ms if first else None,
+            first.agent_id if first else None, first.team_id if first else None,
+            orjson.dumps(f.topic_ids).decode(), f.csat_status,
+            completion.score if completion else None,
+            completion.followup_question if completion else None,
+            completion.followup_answer if completion else None, log_lu,
+            *(
+                (r.t, r.actor_kind, r.actor_id, r.team_id, r.reason, r.comment, r.trigger,
+                 r.resolution_ms)
+                if r else (None,) * 8
+            ),
+        )  # fmt: skip
         self.conn.execute(
             "INSERT INTO conversations VALUES"
             " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                f.conversation_id, f.channel_id, f.contact_profile_id, f.url, f.created_t,
-                f.language, f.status, f.last_status_agent_id, f.last_status_team_id,
-                f.first_resolution_t, f.inbound_count, f.outbound_count,
-                first.t if first else None, first.response_ms if first else None,
-                first.agent_id if first else None, first.team_id if first else None,
-                orjson.dumps(f.topic_ids).decode(), f.csat_status,
-                completion.score if completion else None,
-                completion.followup_question if completion else None,
-                completion.followup_answer if completion else None, log_lu,
-                *(
-                    (r.t, r.actor_kind, r.actor_id, r.team_id, r.reason, r.comment, r.trigger,
-                     r.resolution_ms)
-                    if r else (None,) * 8
-                ),
-            ),
-        )  # fmt: skip
+            row,
+        )
+        self._note_nul_texts("conversations", f.conversation_id, row)
 
     def _insert_facts(self, f: ConversationFacts) -> None:
         c = f.conversation_id
@@ -241,18 +284,18 @@ class ReadModel:
     def _apply_message(self, message_id: str, record: dict[str, Any] | None) -> None:
         self.conn.execute("DELETE FROM messages WHERE message_id = ?", (message_id,))
         if record is None or record["created"] is None:
+            self._note_nul_texts("messages", message_id, ())
             return  # not created yet (its other events arrived first)
         created = record["created"]
-        self.conn.execute(
-            "INSERT INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                message_id, record["conversation_id"], created["t"], created["direction"],
-                created["sender_kind"], created["sender_id"], created["team_id"],
-                created["message_type"], created["origin"], created["outbound_type"],
-                created["system_user_type"], content_of(record), created["post_url"],
-                orjson.dumps(tags_now(record)).decode(), record["lu"], record["deleted_t"],
-            ),
+        row = (
+            message_id, record["conversation_id"], created["t"], created["direction"],
+            created["sender_kind"], created["sender_id"], created["team_id"],
+            created["message_type"], created["origin"], created["outbound_type"],
+            created["system_user_type"], content_of(record), created["post_url"],
+            orjson.dumps(tags_now(record)).decode(), record["lu"], record["deleted_t"],
         )  # fmt: skip
+        self.conn.execute("INSERT INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", row)
+        self._note_nul_texts("messages", message_id, row)
 
     def _apply_presence_day(self, key: str, record: dict[str, Any] | None) -> None:
         agent_id, day = key.rsplit("|", 1)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from exporter.request import ExportRequest
+from exporter.sqlcsv import SQL_EXPORTS, SqlRows
 
 Row = dict[str, Any]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -808,7 +809,7 @@ def contact_attributes(ctx: Context) -> Iterator[Row]:
             }
 
 
-BUILDERS: dict[str, Callable[[Context], Iterator[Row]]] = {
+GENERAL_BUILDERS: dict[str, Callable[[Context], Iterator[Row]]] = {
     "conversations_resolved": conversations_resolved,
     "conversations_open": conversations_open,
     "messages": messages,
@@ -823,3 +824,18 @@ BUILDERS: dict[str, Callable[[Context], Iterator[Row]]] = {
     "contact_attributes": contact_attributes,
 }
 """The row builder of every export type (exporter.schema.EXPORTS has the columns)."""
+
+
+def _builder(export_id: str) -> Callable[[Context], Iterable[Row]]:
+    general = GENERAL_BUILDERS[export_id]
+    if export_id not in SQL_EXPORTS:
+        return general
+    return lambda ctx: SqlRows(ctx, export_id, general)
+
+
+BUILDERS: dict[str, Callable[[Context], Iterable[Row]]] = {
+    export_id: _builder(export_id) for export_id in GENERAL_BUILDERS
+}
+"""The rows of every export type: the general builders' dicts; for the exports of
+exporter.sqlcsv.SQL_EXPORTS an iterable of the same dicts that exporter.csvfmt.write_csv
+can instead have SQLite format (the fast path)."""
