@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bisect import insort
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field, fields
 from typing import Any, cast
 
@@ -125,16 +125,11 @@ class BatchStores(Stores):
             _save(self.conversations, current.key, record)
         self.open_conversations.clear()
 
-    def flush(
-        self, writers: Mapping[str, Callable[[bytes, bytes | None], None]] | None = None
-    ) -> int:
+    def flush(self) -> int:
         """Settle the conversations, then write the batch's changes to the stores
-        underneath (or to ``writers[store name]``); returns the writes."""
+        underneath; returns the writes."""
         self.settle()
-        return sum(
-            cast(WriteBack, getattr(self, f.name)).flush(writers[f.name] if writers else None)
-            for f in fields(Stores)
-        )
+        return sum(cast(WriteBack, getattr(self, f.name)).flush() for f in fields(Stores))
 
 
 @dataclass(frozen=True)

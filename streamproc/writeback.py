@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Iterator, MutableMapping
 
 _DELETED = None
 
@@ -57,24 +57,17 @@ class WriteBack(MutableMapping[bytes, bytes]):
     def __len__(self) -> int:
         raise TypeError("a write-back store has no length; flush and measure the store")
 
-    def flush(self, write: Callable[[bytes, bytes | None], None] | None = None) -> int:
-        """Write every changed key to the store, or hand it to ``write(key, value)``
-        (``None``: delete a key the store holds); returns how many writes that took."""
+    def flush(self) -> int:
+        """Write every changed key to the store; returns how many writes that took."""
         backing = self.backing
         writes = 0
         for key, value in self.pending.items():
             if value is _DELETED:
                 if key in backing:
-                    if write is None:
-                        del backing[key]
-                    else:
-                        write(key, None)
+                    del backing[key]
                     writes += 1
-            elif write is None:
-                backing[key] = value
-                writes += 1
             else:
-                write(key, value)
+                backing[key] = value
                 writes += 1
         self.pending.clear()
         return writes

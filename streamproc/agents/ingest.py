@@ -14,9 +14,9 @@ from streamproc.dedupe import Admission
 from streamproc.intake import Rejection, admit_record, count_once
 from streamproc.retention import RetentionClock, sweep_partition
 from streamproc.settings import Settings
-from streamproc.state import STORE_NAMES, BatchStores, Rules, Stores, apply_event
-from streamproc.tables import Tables
-from streamproc.tables.writer import PartitionWriter, Write
+from streamproc.state import BatchStores, Rules, Stores, apply_event
+from streamproc.tables import PartitionView, Tables
+from streamproc.tables.writer import PartitionWriter
 from streamproc.writeback import WriteBack
 
 log = logging.getLogger(__name__)
@@ -117,10 +117,11 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
         # DUPLICATE: already applied; its records were re-written unchanged.
         cutoff = retention.cutoff_if_due(message.partition, outcome.occurred_at_ms)
         if cutoff is not None:
-            if isinstance(stores, BatchStores):
+            if isinstance(stores, BatchStores) and writer is not None:
                 # The sweep scans the tables themselves: write the batch so far first, and
                 # through the same writer, so that the changelog gets every write in order.
-                stores.flush(store_writers(writer))
+                stores.flush()
+                writer.apply_local()
             dropped = sweep_partition(
                 tables.partition_stores(message.partition, writer),
                 message.partition,
@@ -129,24 +130,22 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
             )
             log.info("retention: partition %s dropped %s keys", message.partition, dropped)
 
-    def store_writers(writer: PartitionWriter | None) -> dict[str, Write] | None:
-        if writer is None:
-            return None
-        return {name: writer.writer(tables.by_name[name]) for name in STORE_NAMES}
-
     def process_batch(records: Sequence[Any]) -> Awaitable[None]:
         # One partition's records of every inbound topic; one write per touched key
         # (fastpath: Faust's current event names the partition, so the local stores are
         # that partition's; PartitionWriter batches the changelog records).
         event, token = fastpath.handling(records[0])
         try:
-            writer = PartitionWriter(app, records[0].partition)
-            stores = BatchStores.over(tables.stores, rules)
-            rejections = WriteBack(tables.rejections_by_partition)
+            partition = records[0].partition
+            writer = PartitionWriter(app, partition)
+            stores = BatchStores.over(tables.partition_stores(partition, writer), rules)
+            rejected = tables.rejections_by_partition
+            rejections = WriteBack(PartitionView(rejected, partition, writer.writer(rejected)))
             for record in records:
                 process(record, stores, rejections, writer)
-            stores.flush(store_writers(writer))
-            rejections.flush(writer.writer(tables.rejections_by_partition))
+            stores.flush()
+            rejections.flush()
+            writer.apply_local()
         finally:
             fastpath.done(token)
             del event

@@ -25,18 +25,41 @@ class BytesTable(faust.Table):
         return "raw"
 
 
+def partition_db(table: BytesTable, partition: int) -> Any | None:
+    """The local RocksDB database of one partition of ``table`` (None: another store)."""
+    store: Any = table.data
+    if hasattr(store, "_db_for_partition") and hasattr(store, "_visible_items"):
+        return store._db_for_partition(partition)
+    return None
+
+
 class PartitionView(MutableMapping[bytes, bytes]):
-    """One partition of a table. Reads and writes go through the table (Faust's current
-    event must name the partition); iteration reads only that partition's local RocksDB
-    database instead of every assigned partition's (other stores: the whole table)."""
+    """One partition of a table.
+
+    With RocksDB, reads and scans go straight to that partition's local database (no
+    Faust layers, no scan of the other partitions); writes go to ``write`` when given
+    (a PartitionWriter: local store and changelog, in order), else through the table.
+    Other stores (memory) read through the table; Faust's current event must name the
+    partition.
+    """
 
     def __init__(self, table: BytesTable, partition: int, write: Write | None = None) -> None:
         self.table = table
         self.partition = partition
         self.write = write
+        self.db = partition_db(table, partition)
+
+    def get(self, key: bytes, default: bytes | None = None) -> bytes | None:  # type: ignore[override]
+        if self.db is None:
+            return cast(bytes | None, self.table.get(key, default))
+        value = self.db.get(key)
+        return default if value is None else cast(bytes, value)
 
     def __getitem__(self, key: bytes) -> bytes:
-        return cast(bytes, self.table[key])
+        value = self.get(key)
+        if value is None:
+            raise KeyError(key)
+        return value
 
     def __setitem__(self, key: bytes, value: bytes) -> None:
         if self.write is None:
@@ -51,24 +74,24 @@ class PartitionView(MutableMapping[bytes, bytes]):
             self.write(key, None)
 
     def __contains__(self, key: object) -> bool:
-        return key in self.table
+        if self.db is None:
+            return key in self.table
+        return self.db.get(key) is not None
 
     def __iter__(self) -> Iterator[bytes]:
-        store: Any = self.table.data
-        if hasattr(store, "_visible_keys"):
-            yield from store._visible_keys(store._db_for_partition(self.partition))
-        else:
+        if self.db is None:
             yield from iter(self.table)
+        else:
+            yield from self.table.data._visible_keys(self.db)  # type: ignore[attr-defined]
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
 
     def items(self) -> Any:
         """(key, value) pairs of the partition, read in one pass."""
-        store: Any = self.table.data
-        if hasattr(store, "_visible_items"):
-            return store._visible_items(store._db_for_partition(self.partition))
-        return self.table.items()
+        if self.db is None:
+            return self.table.items()
+        return self.table.data._visible_items(self.db)  # type: ignore[attr-defined]
 
 
 TABLE_HELP: dict[str, str] = {

@@ -12,6 +12,7 @@ from typing import Any
 import faust
 from aiokafka.producer.message_accumulator import BatchBuilder
 from faust.types import TP
+from rocksdict import WriteBatch
 
 log = logging.getLogger(__name__)
 
@@ -43,19 +44,28 @@ class PartitionWriter:
         self.app = app
         self.partition = partition
         self.builders: dict[Any, list[BatchBuilder]] = {}
+        self.local: dict[Any, tuple[Any, Any]] = {}  # table -> (its partition db, batch)
         self.timestamp_ms = int(time.time() * 1000)  # what aiokafka stamps a record with
 
     def writer(self, table: Any) -> Write:
-        """A function writing ``key → value`` (``None``: delete) to ``table``."""
+        """A function writing ``key → value`` (``None``: delete) to ``table``: the local
+        RocksDB write is held in a write batch until :meth:`apply_local`."""
         store = table.data
         builders = self.builders.setdefault(table, [])
         now_ms = self.timestamp_ms
+        local_batch = self._local_batch
 
         def write(key: bytes, value: bytes | None) -> None:
-            if value is None:
-                del store[key]
+            local = local_batch(table)
+            if local is None:  # not RocksDB: write through the store
+                if value is None:
+                    del store[key]
+                else:
+                    store[key] = value
+            elif value is None:
+                local.delete(key)
             else:
-                store[key] = value
+                local.put(key, value)
             if not builders or builders[-1].append(timestamp=now_ms, key=key, value=value) is None:
                 builder = BatchBuilder(BATCH_BYTES, 0)  # 0: uncompressed, as Faust produces
                 builders.append(builder)
@@ -63,6 +73,24 @@ class PartitionWriter:
                     raise ValueError(f"a {len(value or b'')}-byte record exceeds a batch")
 
         return write
+
+    def _local_batch(self, table: Any) -> Any | None:
+        held = self.local.get(table)
+        if held is not None:
+            return held[1]
+        store = table.data
+        if not (hasattr(store, "_db_for_partition") and hasattr(store, "_visible_items")):
+            return None
+        batch = WriteBatch(raw_mode=True)
+        self.local[table] = (store._db_for_partition(self.partition), batch)
+        return batch
+
+    def apply_local(self) -> None:
+        """Write the held local writes to the partition's databases (one RocksDB write
+        batch per table); reads from the databases see them from now on."""
+        for table, (db, batch) in list(self.local.items()):
+            db.write(batch)
+            del self.local[table]
 
     async def send(self) -> None:
         """Submit the batches to the producer (delivery is awaited by Faust's flush)."""
