@@ -12,8 +12,9 @@ from exporter.request import parse_request
 from exporter.rows import BUILDERS, Context, Directory
 
 
-def run(db: str, export_type: str, out: str) -> dict[str, float]:
-    """Export everything of ``export_type`` in the model to ``out``."""
+def run(db: str, export_type: str, out: str, workers: int | None = None) -> dict[str, float]:
+    """Export everything of ``export_type`` in the model to ``out`` (``workers``: see
+    exporter.sqlrun; None is the default)."""
     model = ReadModel(Path(db), lock_max_ms=7_200_000)
     request = {"request_id": "bench", "export_type": export_type}
     if export_type != "conversations_open":
@@ -23,7 +24,12 @@ def run(db: str, export_type: str, out: str) -> dict[str, float]:
     context = Context(model.conn, parsed, Directory.load(model.conn), 2_000_000_000_000)
     with open(out, "wb") as handle:
         result = write_csv(
-            handle, parsed.spec, BUILDERS[export_type](context), locale="en", tz=parsed.tz
+            handle,
+            parsed.spec,
+            BUILDERS[export_type](context),
+            locale="en",
+            tz=parsed.tz,
+            workers=workers,
         )
     seconds = time.perf_counter() - started
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

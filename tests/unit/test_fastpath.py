@@ -1,0 +1,133 @@
+"""The batch ingest path: Faust's offset bookkeeping per batch, and the handler's updates."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import replace
+from types import SimpleNamespace
+from typing import Any
+
+import faust
+import orjson
+import pytest
+
+from streamproc import fastpath
+from streamproc.app import create_app
+from streamproc.intake import partition_for_key
+from streamproc.settings import Settings
+from streamproc.tables import Tables
+
+SETTINGS = Settings(store="memory://", app_id="fastpath-test", bootstrap_servers="127.0.0.1:1")
+
+
+def record(
+    offset: int, topic: str = "t", partition: int = 0, key: Any = None, value: Any = None
+) -> Any:
+    return SimpleNamespace(
+        topic=topic, partition=partition, offset=offset, key=key, value=value, headers=[]
+    )
+
+
+def consumer(read: int | None = None, committed: int | None = None) -> Any:
+    tp = ("t", 0)
+    return SimpleNamespace(
+        _read_offset=defaultdict(lambda: None, {tp: read}),
+        _committed_offset=defaultdict(lambda: None, {tp: committed}),
+        _acked=defaultdict(list),
+        _acked_index=defaultdict(set),
+        _n_acked=0,
+        _waiting_for_ack=None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("read", "offsets", "fresh", "gaps"),
+    [
+        (None, [0, 1, 2], [0, 1, 2], []),
+        (5, [3, 4, 5, 6], [5, 6], []),  # re-fetched records below the read offset are skipped
+        (9, [10, 11, 15], [10, 11, 15], [(12, 15)]),  # a hole (e.g. compaction) is a gap
+        (0, [7], [7], []),  # offset 0 read: no gap claimed from it (Faust's rule)
+    ],
+)
+def test_unread_records_and_gaps(
+    read: int | None, offsets: list[int], fresh: list[int], gaps: list[tuple[int, int]]
+) -> None:
+    got, got_gaps = fastpath._unread(consumer(read=read), ("t", 0), [record(o) for o in offsets])
+    assert [r.offset for r in got] == fresh
+    assert got_gaps == gaps
+
+
+def test_ack_makes_each_offset_committable_once_and_never_below_the_commit() -> None:
+    c = consumer(committed=10)
+    fastpath._ack(c, ("t", 0), [record(o) for o in (8, 10, 11)])
+    fastpath._ack(c, ("t", 0), [record(11), record(12)])
+    assert c._acked[("t", 0)] == [10, 11, 12]
+    assert c._n_acked == 3
+
+
+def test_batch_in_flight_looks_like_an_unacked_message_to_faust() -> None:
+    import weakref
+
+    marker = fastpath.BatchInFlight(3)
+    unacked: weakref.WeakSet[Any] = weakref.WeakSet([marker])
+    assert marker.refcount == 1 and not marker.acked  # what Consumer.wait_empty reads
+    marker.acked = True
+    assert {m for m in unacked if m.acked} == {marker}
+
+
+# -- the handler the ingest agents register ---------------------------------------------
+
+
+@pytest.fixture
+def app() -> Iterator[tuple[faust.App, Tables]]:
+    app, tables = create_app(SETTINGS)
+    app.finalize()
+    yield app, tables
+
+
+def lock(event_id: str, at: str, conversation: str = "c1") -> bytes:
+    return orjson.dumps(
+        {"event_id": event_id, "type": "conversation.locked", "occurred_at": at,
+         "conversation_id": conversation, "agent_id": "a1", "team_id": None}
+    )  # fmt: skip
+
+
+def handle(app: faust.App, records: list[Any]) -> None:
+    handler = app.__dict__["_streamproc_batch_handlers"]["inbox.locks"]
+    sending = handler(records)
+    assert sending is not None
+    sending.close()  # no broker here: the changelog batches are not sent
+
+
+def test_a_batch_applies_in_event_order_and_duplicates_change_nothing(app: Any) -> None:
+    faust_app, tables = app
+    p = partition_for_key(b"c1", 8)
+    events = [lock("e2", "2026-11-20T14:05:00Z"), lock("e1", "2026-11-20T14:03:00Z")]
+    handle(faust_app, [record(i, "inbox.locks", p, b"c1", v) for i, v in enumerate(events)])
+    first = tables.by_name["conversations"][b"c1"]
+    assert [e["id"] for e in orjson.loads(first)["log"]] == ["e1", "e2"]
+    handle(faust_app, [record(2, "inbox.locks", p, b"c1", events[0])])  # re-delivered
+    assert tables.by_name["conversations"][b"c1"] == first
+
+
+def test_bad_records_of_a_batch_are_counted_once_per_offset(app: Any) -> None:
+    faust_app, tables = app
+    p = partition_for_key(b"c1", 8)
+    bad = [
+        record(0, "inbox.locks", p, b"c1", b"{not json"),
+        record(1, "inbox.locks", p, b"c1", b"[]"),
+    ]
+    handle(faust_app, bad)
+    handle(faust_app, bad[1:])  # offset 1 again (a crash replay): not counted twice
+    counters = tables.by_name["rejections_by_partition"]
+    assert orjson.loads(counters[f"inbox.locks/{p}/invalid".encode()])["n"] == 2
+    assert b"c1" not in tables.by_name["conversations"]
+
+
+def test_only_the_registered_topics_take_the_batch_path(app: Any) -> None:
+    faust_app, _ = app
+    handlers = faust_app.__dict__["_streamproc_batch_handlers"]
+    assert set(handlers) == set(SETTINGS.inbound_topics)
+    stream_app, _ = create_app(replace(SETTINGS, ingest_path="stream"))
+    assert not stream_app.__dict__.get("_streamproc_batch_handlers")
