@@ -531,9 +531,12 @@ def parse_timestamp(name: str, value: Any) -> datetime:
             f"(e.g. 2026-11-20T14:03:11.250Z), got {value[:40]!r}"
         )
     try:
-        parsed = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise _FieldError(f"field {name!r} is not a valid time: {exc}") from None
+        parsed = datetime.fromisoformat(value)  # Python 3.11 reads a trailing "Z"
+    except ValueError:
+        try:
+            parsed = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise _FieldError(f"field {name!r} is not a valid time: {exc}") from None
     return parsed.astimezone(UTC)
 
 

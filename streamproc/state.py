@@ -61,6 +61,7 @@ class _OpenConversation:
     key: bytes
     record: dict[str, Any]
     before: dict[str, Contribution]
+    ids: set[str]
     saw_duplicate: bool = False
 
 
@@ -89,9 +90,10 @@ class BatchStores(Stores):
             key = conversation_id.encode()
             record = _load(self.conversations, key) or {"log": [], "bk": []}
             before = _contributions(conversation_id, record["log"], self.rules)
-            current = _OpenConversation(key, record, before)
+            ids = {e["id"] for e in record["log"]}
+            current = _OpenConversation(key, record, before, ids)
             self.open_conversations[conversation_id] = current
-        added = _add_entry(current.record["log"], entry)
+        added = _add_entry(current.record["log"], entry, current.ids)
         if not added:
             current.saw_duplicate = True
         return added
@@ -194,11 +196,17 @@ def _apply_conversation_event(stores: Stores, event: Event, rules: Rules) -> Adm
     return Admission.ACCEPTED if changed else Admission.DUPLICATE
 
 
-def _add_entry(log: list[LogEntry], entry: LogEntry) -> bool:
-    """Insert ``entry`` in event order unless the log has it already."""
+def _add_entry(log: list[LogEntry], entry: LogEntry, ids: set[str] | None = None) -> bool:
+    """Insert ``entry`` in event order unless the log has it already (``ids``: the ids of
+    the log's entries, kept up to date when given)."""
     event_id = entry["id"]
-    if any(e["id"] == event_id for e in log):
+    if ids is None:
+        if any(e["id"] == event_id for e in log):
+            return False
+    elif event_id in ids:
         return False
+    else:
+        ids.add(event_id)
     if not log or order_key(entry) >= order_key(log[-1]):
         log.append(entry)
     else:

@@ -315,9 +315,13 @@ class _Fold:
     # -- events -------------------------------------------------------------------------
     def apply(self, e: LogEntry) -> None:
         t = e["t"]
-        self.expire_sessions(t)
-        handler = getattr(self, "on_" + e["k"].replace(".", "_"))
-        handler(e, t)
+        if self.open_sessions:
+            self.expire_sessions(t)
+        kind = e["k"]
+        handler = _HANDLERS.get(kind)
+        if handler is None:
+            handler = _HANDLERS[kind] = getattr(_Fold, "on_" + kind.replace(".", "_"))
+        handler(self, e, t)
 
     def on_conversation_created(self, e: LogEntry, t: int) -> None:
         f = self.f
@@ -424,6 +428,10 @@ class _Fold:
                 r.team_id if credited and r else None,
             )
         )  # fmt: skip
+
+
+_HANDLERS: dict[str, Any] = {}
+"""``_Fold.on_<kind>`` by log entry kind (looked up once per kind)."""
 
 
 def fold(conversation_id: str, entries: Iterable[LogEntry], lock_max_ms: int) -> ConversationFacts:

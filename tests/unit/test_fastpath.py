@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import replace
@@ -94,10 +95,16 @@ def lock(event_id: str, at: str, conversation: str = "c1") -> bytes:
 
 
 def handle(app: faust.App, records: list[Any]) -> None:
+    """Run the handler as the fetch loop does (in the event loop; dead letters are
+    buffered there). No broker here: the returned changelog sends are not awaited."""
     handler = app.__dict__["_streamproc_batch_handlers"]["inbox.locks"]
-    sending = handler(records)
-    assert sending is not None
-    sending.close()  # no broker here: the changelog batches are not sent
+
+    async def run() -> None:
+        sending = handler(records)
+        assert sending is not None
+        sending.close()
+
+    asyncio.run(run())
 
 
 def test_a_batch_applies_in_event_order_and_duplicates_change_nothing(app: Any) -> None:
