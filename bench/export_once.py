@@ -33,9 +33,12 @@ def run(db: str, export_type: str, out: str, workers: int | None = None) -> dict
         )
     seconds = time.perf_counter() - started
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # the largest formatting worker process (exporter.sqlrun), 0 without any
+    worker_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return {
         "rows": result.rows,
         "seconds": seconds,
         "rows_per_s": result.rows / seconds,
         "peak_rss_mb": peak_kb / 1024,
+        "worker_peak_rss_mb": worker_kb / 1024,
     }

@@ -24,6 +24,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streamproc.changelog import changelog_topic
+from streamproc.events import EVENT_TYPES, InvalidEvent, parse_event
 from streamproc.produce import produce_lines
 from streamproc.settings import Settings, settings_to_env
 from streamproc.simulate import SimulationConfig, simulate
@@ -161,14 +162,17 @@ def freshness(
     """Produce at ``rate`` while a worker runs; latency from produce to the table update
     (the conversation changelog record carrying the event), p50/p99 in ms."""
     sent_at: dict[str, float] = {}
-    conversation_lines: list[tuple[str, bytes]] = []
+    conversation_lines: list[tuple[str, str, bytes, bytes]] = []
+    seen: set[str] = set()
     for line in lines:
         try:
-            obj = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            continue
-        if isinstance(obj, dict) and str(obj.get("type", "")).startswith("conversation."):
-            conversation_lines.append((str(obj.get("event_id")), line))
+            event = parse_event(line)
+        except InvalidEvent:
+            continue  # the workload's malformed lines would go to the dead-letter topic
+        if event.type.startswith("conversation.") and event.event_id not in seen:
+            seen.add(event.event_id)
+            topic = settings.topic_for_role(EVENT_TYPES[event.type].topic)
+            conversation_lines.append((event.event_id, topic, event.key.encode(), line))
     rate = max(rate, 20.0)
     count = min(len(conversation_lines), max(40, int(rate * seconds)))
     chosen = conversation_lines[:count]
@@ -177,7 +181,7 @@ def freshness(
     latencies: list[float] = []
     try:
         # Let the worker join and create its tables before measuring.
-        asyncio.run(produce_lines(settings, [chosen[0][1]]))
+        asyncio.run(produce_lines(settings, [chosen[0][3]]))
         deadline = time.monotonic() + 120
         while lag(settings) != 0 and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -218,13 +222,12 @@ def freshness(
             await producer.start()
             try:
                 start = time.monotonic()
-                for i, (event_id, line) in enumerate(chosen[1:]):
+                for i, (event_id, topic, key, line) in enumerate(chosen[1:]):
                     delay = start + i / rate - time.monotonic()
                     if delay > 0:
                         await asyncio.sleep(delay)
                     sent_at[event_id] = time.time()
-                    key = orjson.loads(line)["conversation_id"].encode()
-                    await producer.send(settings.topic_conversations, line, key=key)
+                    await producer.send(topic, line, key=key)
                 await producer.flush()
             finally:
                 await producer.stop()

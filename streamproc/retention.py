@@ -13,23 +13,42 @@ from streamproc.state import Store, Stores
 DAY_MS = 86_400_000
 
 
-def sweep_partition(stores: Stores, partition: int, partitions: int, cutoff_ms: int) -> int:
-    """Delete the keys of ``partition`` whose event time is before ``cutoff_ms``; returns how
-    many. Activity buckets and presence day records older than the cutoff go, and so do
-    conversations whose latest logged event is older (with their messages).
+@dataclass(frozen=True)
+class Sweep:
+    """What a sweep did: keys dropped, and the oldest event time among the keys it kept
+    (None: it kept none)."""
+
+    dropped: int
+    oldest_kept_ms: int | None
+
+
+def sweep_partition(stores: Stores, partition: int, partitions: int, cutoff_ms: int) -> Sweep:
+    """Delete the keys of ``partition`` whose event time is before ``cutoff_ms``. Activity
+    buckets and presence day records older than the cutoff go, and so do conversations
+    whose latest logged event is older (with their messages).
 
     Only keys of the given partition are touched, so every deletion is written (as a
     tombstone) to the changelog partition the key lives in.
     """
     doomed: list[tuple[Store, bytes]] = []
+    kept: list[int] = []
     for key in list(stores.activity.keys()):
         p, _dimension, rest = key.split(b"|", 2)
-        if int(p) == partition and int(rest.rsplit(b"|", 1)[1]) < cutoff_ms:
+        if int(p) != partition:
+            continue
+        bucket = int(rest.rsplit(b"|", 1)[1])
+        if bucket < cutoff_ms:
             doomed.append((stores.activity, key))
+        else:
+            kept.append(bucket)
     for key in list(stores.presence_days.keys()):
         agent, day = key.rsplit(b"|", 1)
-        if int(day) + DAY_MS <= cutoff_ms and partition_for_key(agent, partitions) == partition:
+        if partition_for_key(agent, partitions) != partition:
+            continue
+        if int(day) + DAY_MS <= cutoff_ms:
             doomed.append((stores.presence_days, key))
+        else:
+            kept.append(int(day))
     for key, raw in list(stores.conversations.items()):
         if partition_for_key(key, partitions) != partition:
             continue
@@ -38,23 +57,38 @@ def sweep_partition(stores: Stores, partition: int, partitions: int, cutoff_ms: 
             doomed.append((stores.conversations, key))
             for message_id in {e["m"] for e in log if "m" in e}:
                 doomed.append((stores.messages, message_id.encode()))
+        elif log:
+            kept.append(log[-1]["t"])
     for store, key in doomed:
         if key in store:
             del store[key]
-    return len(doomed)
+    return Sweep(len(doomed), min(kept) if kept else None)
 
 
 @dataclass
 class RetentionClock:
     """Decides when to sweep: once per partition each time its event time enters a new UTC
     day (the first day a process sees is not swept, so restarts stay fast). Events dated
-    more than a day ahead of the wall clock never trigger a sweep."""
+    more than a day ahead of the wall clock never trigger a sweep.
+
+    A sweep scans the whole partition, so it is skipped while nothing can be old enough:
+    after a scan the clock knows the oldest event time the partition kept (lowered by
+    every event applied since), and the cutoff has not reached it. A full scan still runs
+    at least every ``rescan_days`` event days (state another worker wrote while it owned
+    the partition is not seen here).
+    """
 
     retention_ms: int
+    rescan_days: int = 7
     day_by_partition: dict[int, int] = field(default_factory=dict)
+    oldest_by_partition: dict[int, int] = field(default_factory=dict)
+    scanned_day_by_partition: dict[int, int] = field(default_factory=dict)
 
     def cutoff_if_due(self, partition: int, occurred_ms: int) -> int | None:
         """The cutoff to sweep ``partition`` with now, or None when no sweep is due."""
+        oldest = self.oldest_by_partition.get(partition)
+        if oldest is not None and occurred_ms < oldest:
+            self.oldest_by_partition[partition] = occurred_ms
         if occurred_ms > time.time() * 1000 + DAY_MS:
             return None  # a clock far in the future must not sweep the partition away
         day = occurred_ms // DAY_MS
@@ -62,4 +96,19 @@ class RetentionClock:
         if day <= last:
             return None
         self.day_by_partition[partition] = day
-        return occurred_ms - self.retention_ms
+        cutoff = occurred_ms - self.retention_ms
+        scanned = self.scanned_day_by_partition.get(partition)
+        if (
+            oldest is not None
+            and cutoff <= min(oldest, occurred_ms)
+            and scanned is not None
+            and day - scanned < self.rescan_days
+        ):
+            return None  # nothing in the partition is older than the cutoff
+        return cutoff
+
+    def swept(self, partition: int, occurred_ms: int, sweep: Sweep) -> None:
+        """Record a sweep's result (at event time ``occurred_ms``)."""
+        self.scanned_day_by_partition[partition] = occurred_ms // DAY_MS
+        oldest = sweep.oldest_kept_ms
+        self.oldest_by_partition[partition] = occurred_ms if oldest is None else oldest

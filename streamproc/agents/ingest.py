@@ -122,13 +122,14 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
                 # through the same writer, so that the changelog gets every write in order.
                 stores.flush()
                 writer.apply_local()
-            dropped = sweep_partition(
+            sweep = sweep_partition(
                 tables.partition_stores(message.partition, writer),
                 message.partition,
                 partition_count,
                 cutoff,
             )
-            log.info("retention: partition %s dropped %s keys", message.partition, dropped)
+            retention.swept(message.partition, outcome.occurred_at_ms, sweep)
+            log.info("retention: partition %s dropped %s keys", message.partition, sweep.dropped)
 
     def process_batch(records: Sequence[Any]) -> Awaitable[None]:
         # One partition's records of every inbound topic; one write per touched key

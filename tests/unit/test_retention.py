@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from streamproc.intake import partition_for_key
-from streamproc.retention import DAY_MS, RetentionClock, sweep_partition
+from streamproc.retention import DAY_MS, RetentionClock, Sweep, sweep_partition
 from streamproc.simulate import SimulationConfig, simulate
 from tests.offline import RULES, ingest
 
@@ -30,12 +30,38 @@ def test_sweep_drops_only_old_keys_of_its_partition() -> None:
     stores, _ = ingest(lines)
     cutoff = 1_793_664_000_000  # 2026-11-03T00:00Z: everything of day one is old
     sizes = {name: len(getattr(stores, name)) for name in ("activity", "conversations")}
-    dropped = sum(sweep_partition(stores, p, RULES.partitions, cutoff) for p in range(8))
+    sweeps = [sweep_partition(stores, p, RULES.partitions, cutoff) for p in range(8)]
+    dropped = sum(s.dropped for s in sweeps)
     assert dropped > 0
     assert all(int(k.rsplit(b"|", 1)[1]) >= cutoff for k in stores.activity)
     assert all(int(k.rsplit(b"|", 1)[1]) + DAY_MS > cutoff for k in stores.presence_days)
     assert len(stores.conversations) < sizes["conversations"]
     assert len(stores.activity) < sizes["activity"]
+    kept = [s.oldest_kept_ms for s in sweeps if s.oldest_kept_ms is not None]
+    assert kept and min(kept) >= cutoff - DAY_MS  # presence days count from their start
+
+
+def test_clock_skips_sweeps_while_nothing_can_be_old_enough() -> None:
+    clock = RetentionClock(retention_ms=10 * DAY_MS, rescan_days=3)
+    t0 = 100 * DAY_MS
+    assert clock.cutoff_if_due(0, t0) is None  # first day seen
+    cutoff = clock.cutoff_if_due(0, t0 + DAY_MS)
+    assert cutoff == t0 + DAY_MS - 10 * DAY_MS  # first scan in this process
+    clock.swept(0, t0 + DAY_MS, Sweep(dropped=0, oldest_kept_ms=t0))
+    assert clock.cutoff_if_due(0, t0 + 2 * DAY_MS) is None  # cutoff far behind the oldest
+    clock.cutoff_if_due(0, t0 - 5 * DAY_MS)  # a late event: older state again
+    assert clock.cutoff_if_due(0, t0 + 3 * DAY_MS) is None  # cutoff t0-7d: still behind
+    assert clock.cutoff_if_due(0, t0 + 4 * DAY_MS) == t0 - 6 * DAY_MS  # rescan is due
+
+
+def test_clock_sweeps_when_a_late_event_is_older_than_the_cutoff() -> None:
+    clock = RetentionClock(retention_ms=10 * DAY_MS)
+    t0 = 100 * DAY_MS
+    clock.cutoff_if_due(0, t0)
+    clock.cutoff_if_due(0, t0 + DAY_MS)
+    clock.swept(0, t0 + DAY_MS, Sweep(dropped=0, oldest_kept_ms=t0))
+    clock.cutoff_if_due(0, t0 - 9 * DAY_MS)  # state dated t0-9d now exists
+    assert clock.cutoff_if_due(0, t0 + 2 * DAY_MS) == t0 - 8 * DAY_MS
 
 
 def test_sweep_leaves_other_partitions_alone() -> None:
