@@ -118,6 +118,9 @@ class _Sink:
         self.total = 0
 
     def write(self, data: bytes) -> None:
+        if not self._buf and len(data) >= FLUSH_BYTES:  # large already: no copy
+            self._put(data)
+            return
         self._buf += data
         if len(self._buf) >= FLUSH_BYTES:
             self.flush()
@@ -127,6 +130,9 @@ class _Sink:
             return
         chunk = bytes(self._buf)
         self._buf.clear()
+        self._put(chunk)
+
+    def _put(self, chunk: bytes) -> None:
         self._hash.update(chunk)
         self.total += len(chunk)
         view = memoryview(chunk)
@@ -183,10 +189,16 @@ class PreformattedRows(Protocol):
     """Rows that can also write their own CSV records (exporter.sqlcsv.SqlRows)."""
 
     def write_records(
-        self, write: Callable[[bytes], object], spec: ExportSpec, tz: ZoneInfo
+        self,
+        write: Callable[[bytes], object],
+        spec: ExportSpec,
+        tz: ZoneInfo,
+        *,
+        workers: int | None = None,
     ) -> int | None:
         """Write every data record (UTF-8, CRLF-terminated) of ``spec`` through ``write``
-        and return their number, or return None without writing anything."""
+        and return their number, or return None without writing anything. ``workers``:
+        how many processes may format them (None: the implementation's default)."""
 
 
 def write_csv(
@@ -196,6 +208,7 @@ def write_csv(
     *,
     locale: str,
     tz: ZoneInfo,
+    workers: int | None = None,
 ) -> CsvResult:
     """Stream ``spec``'s header (in ``locale``) and ``rows`` to ``out`` as CSV.
 
@@ -203,12 +216,13 @@ def write_csv(
     missing key raises KeyError naming the column. Memory stays constant: rows are
     consumed one at a time, bytes go out through a small buffer and are hashed as they
     go. ``out`` is flushed, not closed. Rows that can write their own records
-    (``PreformattedRows``) do so, giving the same bytes.
+    (``PreformattedRows``) do so, giving the same bytes, with up to ``workers``
+    formatting processes (None: their default; see exporter.sqlrun).
     """
     sink = _Sink(out)
     sink.write(encode_record(spec.headers(locale)))
     if isinstance(rows, PreformattedRows):
-        written = rows.write_records(sink.write, spec, tz)
+        written = rows.write_records(sink.write, spec, tz, workers=workers)
         if written is not None:
             sink.flush()
             out.flush()

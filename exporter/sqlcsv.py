@@ -15,8 +15,9 @@ column's kind, exactly as exporter.csvfmt.format_cell does it:
 
 Directory values (channel, contact, agent, team, tag and topic names) are formatted in
 Python once per export into small temporary lookup tables. One ``printf`` builds the
-record; rows are sorted on their keys only (a rowid subquery), then formatted. Python
-fetches one string per row and writes them in large chunks.
+record; rows are sorted on their keys only (their rowids go into a temporary table),
+then formatted in chunks of consecutive rows, one blob per chunk, possibly by several
+worker processes at once (exporter.sqlrun).
 
 Iterating the object returned by a builder still gives the row dicts of exporter.rows
 (the general path); exporter.csvfmt.write_csv takes the fast path when it can. When the
@@ -27,22 +28,20 @@ runs, so errors stay the same.
 from __future__ import annotations
 
 import functools
-import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 from zoneinfo import ZoneInfo
 
 from exporter.csvfmt import INJECTION_PREFIXES, format_cell, quote_field
 from exporter.readmodel import NUL_TEXTS
 from exporter.schema import EXPORTS, ExportSpec, Kind
+from exporter.sqlrun import CHUNK_ROWS, KEYS, Job, Workers, default_workers, run
 
 if TYPE_CHECKING:
     from exporter.rows import Context, Directory, Row
 
-#: Rows fetched from SQLite per batch.
-FETCH_ROWS: Final = 2048
 #: The window (UTC epoch seconds) covered by the precomputed zone transitions.
 WINDOW_START_S: Final = 0  # 1970-01-01
 WINDOW_END_S: Final = 4_102_444_800  # 2100-01-01
@@ -79,15 +78,19 @@ def zone_offsets(tz: ZoneInfo) -> tuple[tuple[int, int], ...]:
     Found by sampling every 6 hours and bisecting to the second where the offset changes.
     """
 
-    def offset(s: int) -> int:
-        moment = datetime.fromtimestamp(s, UTC).astimezone(tz)
-        delta = moment.utcoffset()
+    fromtimestamp = datetime.fromtimestamp
+
+    def offset(s: int) -> timedelta | None:
+        return fromtimestamp(s, tz).utcoffset()
+
+    def seconds(delta: timedelta | None) -> int:
         assert delta is not None  # noqa: S101 - zoneinfo always answers
         return int(delta.total_seconds())
 
     step = 6 * 3600
-    pairs = [(WINDOW_START_S, offset(WINDOW_START_S))]
-    previous_s, previous = WINDOW_START_S, pairs[0][1]
+    first = offset(WINDOW_START_S)
+    pairs = [(WINDOW_START_S, seconds(first))]
+    previous_s, previous = WINDOW_START_S, first
     for s in range(WINDOW_START_S + step, WINDOW_END_S + step, step):
         s = min(s, WINDOW_END_S - 1)
         current = offset(s)
@@ -99,7 +102,7 @@ def zone_offsets(tz: ZoneInfo) -> tuple[tuple[int, int], ...]:
                     lo = mid
                 else:
                     hi = mid
-            pairs.append((hi, current))
+            pairs.append((hi, seconds(current)))
         previous_s, previous = s, current
     return tuple(pairs)
 
@@ -390,24 +393,48 @@ def _record(
 
 @dataclass(frozen=True)
 class SqlExport:
-    """An export as one query: ``keys`` selects and orders the rowids of ``table``
-    (aliased as in ``keys``) with the request's parameters; ``joins`` adds tables to the
-    formatting query; ``values`` are the columns of the spec, in order."""
+    """An export as queries: ``keys`` selects the rowids of ``table`` (aliased as in
+    ``keys``) with the request's parameters, ``order`` orders them; ``joins`` adds tables
+    to the formatting query; ``values`` are the columns of the spec, in order."""
 
     table: str
     keys: str
+    order: str
     values: tuple[Value, ...]
     joins: str = ""
     where: str = "1"
 
-    def query(self, spec: ExportSpec, plan: Plan, channels: str) -> str:
+    def estimate_sql(self, channels: str) -> str:
+        """How many rowids ``keys`` selects (no fewer than the rows)."""
+        return f"SELECT count(*) FROM ({self.keys.format(channels=channels)})"  # noqa: S608
+
+    def keys_sql(self, channels: str) -> str:
+        """Fill KEYS with the rowids in export order (``pos`` 1, 2, ... in that order)."""
+        return (
+            f"INSERT INTO {KEYS} (rid) SELECT rid FROM"  # noqa: S608
+            f" ({self.keys.format(channels=channels)} {self.order} LIMIT -1 OFFSET 0)"
+        )
+
+    def rows_sql(self, spec: ExportSpec, plan: Plan, channels: str) -> str:
+        """The records of the KEYS positions in (:lo, :hi], in order, one per row."""
         kinds = [c.kind for c in spec.columns]
         record = _record(self.values, kinds, plan, _CRLF, group=True)
         return (
-            f"SELECT {record} FROM ({self.keys.format(channels=channels)} LIMIT -1 OFFSET 0) k"  # noqa: S608
-            f" CROSS JOIN {self.table} ON {self.table.split()[-1]}.rowid = k.rid {self.joins}"
-            f" WHERE {self.where.format(channels=channels)}"
+            f"SELECT {record} AS r FROM {KEYS} k CROSS JOIN {self.table}"  # noqa: S608
+            f" ON {self.table.split()[-1]}.rowid = k.rid {self.joins}"
+            f" WHERE k.pos > :lo AND k.pos <= :hi AND ({self.where.format(channels=channels)})"
+            " ORDER BY k.pos"
         )
+
+
+def chunk_sql(rows_sql: str) -> str:
+    """The records of ``rows_sql`` as one blob (UTF-8, in order), and their number.
+
+    The LIMIT keeps the subquery's ORDER BY (it is never dropped nor flattened into the
+    aggregate), so ``group_concat`` sees the records in order; the order is the scan of
+    KEYS by its primary key, so there is nothing to sort.
+    """
+    return f"SELECT CAST(group_concat(r,'') AS BLOB), count(*) FROM ({rows_sql} LIMIT -1)"  # noqa: S608
 
 
 _CHANNEL = ("medium", "name", "display_name")
@@ -481,20 +508,23 @@ _MESSAGE_AGENT = "CASE WHEN m.sender_kind = 'AGENT' THEN m.sender_id END"
 SQL_EXPORTS: Final[dict[str, SqlExport]] = {
     "conversations_resolved": SqlExport(
         table="conversations c",
-        keys="SELECT c.rowid AS rid FROM conversations c WHERE c.first_resolution_t >= :start"  # noqa: S608
-        f" AND c.first_resolution_t < :end AND {{channels}} {_CONVERSATION_ORDER}",
+        keys="SELECT c.rowid AS rid FROM conversations c WHERE c.first_resolution_t >= :start"
+        " AND c.first_resolution_t < :end AND {channels}",
+        order=_CONVERSATION_ORDER,
         values=_CONVERSATION_VALUES,
     ),
     "conversations_open": SqlExport(
         table="conversations c",
-        keys="SELECT c.rowid AS rid FROM conversations c"  # noqa: S608
-        f" WHERE c.status IN ('NEW', 'PENDING') AND {{channels}} {_CONVERSATION_ORDER}",
+        keys="SELECT c.rowid AS rid FROM conversations c"
+        " WHERE c.status IN ('NEW', 'PENDING') AND {channels}",
+        order=_CONVERSATION_ORDER,
         values=tuple(v for v in _CONVERSATION_VALUES if v not in _NOT_IN_OPEN),
     ),
     "messages": SqlExport(
         table="messages m",
         keys="SELECT m.rowid AS rid FROM messages m"
-        " WHERE m.created_t >= :start AND m.created_t < :end ORDER BY m.created_t, m.message_id",
+        " WHERE m.created_t >= :start AND m.created_t < :end",
+        order="ORDER BY m.created_t, m.message_id",
         joins="LEFT JOIN conversations c ON c.conversation_id = m.conversation_id",
         where="{channels}",
         values=(
@@ -544,90 +574,53 @@ class SqlRows:
         return self.general(self.ctx)
 
     def write_records(
-        self, write: Callable[[bytes], object], spec: ExportSpec, tz: ZoneInfo
+        self,
+        write: Callable[[bytes], object],
+        spec: ExportSpec,
+        tz: ZoneInfo,
+        *,
+        workers: int | None = None,
     ) -> int | None:
         """Write every record (CRLF-terminated UTF-8) through ``write``; the row count, or
-        None (nothing written) when the general path has to run instead."""
+        None (nothing written) when the general path has to run instead.
+
+        Up to ``workers`` processes format the rows (exporter.sqlrun; None is
+        ``default_workers()``, 1 formats on the context's connection only); the bytes are
+        the same whatever their number.
+        """
+        if workers is None:
+            workers = default_workers()
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
         if spec.id != self.export_id:
             return None
         ctx = self.ctx
-        plan = Plan(ctx.directory, tz)
         channels = sorted(ctx.request.channels)
         channel_sql = (
             f"c.channel_id IN ({','.join(f':ch{i}' for i in range(len(channels)))})"
             if channels
             else "1"
         )
-        query = self.export.query(spec, plan, channel_sql)
-        if not plan.usable or _has_nul_texts(ctx.conn):
-            return None
         params: dict[str, Any] = {f"ch{i}": ch for i, ch in enumerate(channels)}
         params["as_of"] = ctx.as_of_ms
         if ctx.request.start is not None and ctx.request.end is not None:
             params.update(start=ctx.start_ms, end=ctx.end_ms)
-        failure: list[BaseException] = []
-
-        def fail(message: str) -> None:
-            failure.append(TypeError(f"{spec.id}: {message}"))
-            raise failure[-1]
-
-        def timestamp(ms: Any) -> str:
-            try:
-                return format_cell(Kind.TIMESTAMP, at(ms), tz)
-            except Exception as exc:
-                failure.append(exc)
-                raise
-
-        conn = ctx.conn
-        conn.create_function("_export_fail", 1, fail)
-        conn.create_function("_export_ts", 1, timestamp, deterministic=True)
-        try:
-            _create_tables(conn, plan)
-            cursor = conn.execute(query, params)
-            cursor.arraysize = FETCH_ROWS
-            count = 0
-            fetch = cursor.fetchmany
-            while batch := fetch():
-                count += len(batch)
-                write("".join([r[0] for r in batch]).encode("utf-8"))
-            return count
-        except sqlite3.OperationalError:
-            if failure:
-                raise failure[-1] from None
-            raise
-        finally:
-            for name, _rows in plan.tables.values():
-                conn.execute(f"DROP TABLE IF EXISTS {name}")
-
-
-def _has_nul_texts(conn: sqlite3.Connection) -> bool:
-    """Whether a conversation or message holds a NUL character (exporter.readmodel)."""
-    try:
-        found = conn.execute(f"SELECT 1 FROM {NUL_TEXTS} LIMIT 1").fetchone()  # noqa: S608
-    except sqlite3.OperationalError:  # not a read model kept by exporter.readmodel
-        return True
-    return found is not None
-
-
-def at(ms: Any) -> datetime:
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
-
-
-def _create_tables(conn: sqlite3.Connection, plan: Plan) -> None:
-    own = not conn.in_transaction
-    if own:
-        conn.execute("BEGIN")
-    try:
-        for name, rows in plan.tables.values():
-            conn.execute(f"DROP TABLE IF EXISTS {name}")
-            conn.execute(f"CREATE TABLE {name} (id TEXT PRIMARY KEY, v TEXT) WITHOUT ROWID")
-            conn.executemany(f"INSERT INTO {name} VALUES (?, ?)", rows)  # noqa: S608
-        if own:
-            conn.execute("COMMIT")
-    except BaseException:
-        if own and conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
+        with Workers(ctx.conn, self.export.estimate_sql(channel_sql), params, workers) as started:
+            plan = Plan(ctx.directory, tz)
+            rows = self.export.rows_sql(spec, plan, channel_sql)
+            if not plan.usable:
+                return None
+            job = Job(
+                spec_id=spec.id,
+                tz=tz,
+                tables=tuple(plan.tables.values()),
+                keys=self.export.keys_sql(channel_sql),
+                chunk=chunk_sql(rows),
+                params=params,
+                nul_texts=NUL_TEXTS,
+                chunk_rows=CHUNK_ROWS,
+            )
+            return run(ctx.conn, job, write, started)
 
 
 def _check() -> None:
