@@ -386,6 +386,7 @@ def main(size: str, runs: int, only: tuple[str, ...]) -> None:
                     "rows": ours[0]["rows"],
                     "rows_per_s": summary([r["rows_per_s"] for r in ours]),
                     "peak_rss_mb": summary([r["peak_rss_mb"] for r in ours]),
+                    "worker_peak_rss_mb": summary([r["worker_peak_rss_mb"] for r in ours]),
                     "sqlite3_rows_per_s": summary([r["rows_per_s"] for r in ceiling]),
                     "ratio_to_sqlite3": statistics.median([r["rows_per_s"] for r in ours])
                     / statistics.median([r["rows_per_s"] for r in ceiling]),
