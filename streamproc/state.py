@@ -260,6 +260,10 @@ def _write_buckets(
             store[key] = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
         elif key in store:
             del store[key]  # a tombstone in the changelog
+        elif not changed and hasattr(store, "tombstone"):
+            # Re-asserting: the local store already lost the bucket, but a crash may have
+            # kept its deletion from the changelog.
+            store.tombstone(key)
 
 
 def _apply_presence(

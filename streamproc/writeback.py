@@ -18,11 +18,12 @@ class WriteBack(MutableMapping[bytes, bytes]):
     store itself after a flush.
     """
 
-    __slots__ = ("backing", "pending")
+    __slots__ = ("backing", "forced", "pending")
 
     def __init__(self, backing: MutableMapping[bytes, bytes]) -> None:
         self.backing = backing
         self.pending: dict[bytes, bytes | None] = {}
+        self.forced: set[bytes] = set()
 
     def get(self, key: bytes, default: bytes | None = None) -> bytes | None:  # type: ignore[override]
         pending = self.pending
@@ -51,6 +52,13 @@ class WriteBack(MutableMapping[bytes, bytes]):
             raise KeyError(key)
         self.pending[key] = _DELETED
 
+    def tombstone(self, key: bytes) -> None:
+        """Delete ``key`` and, even when the store does not hold it, write the deletion
+        through to a store that can (``backing.tombstone``): re-asserting an absence heals
+        a changelog that never received a deletion the local store did."""
+        self.pending[key] = _DELETED
+        self.forced.add(key)
+
     def __iter__(self) -> Iterator[bytes]:
         raise TypeError("a write-back store cannot be iterated; flush and scan the store")
 
@@ -66,8 +74,12 @@ class WriteBack(MutableMapping[bytes, bytes]):
                 if key in backing:
                     del backing[key]
                     writes += 1
+                elif key in self.forced and hasattr(backing, "tombstone"):
+                    backing.tombstone(key)
+                    writes += 1
             else:
                 backing[key] = value
                 writes += 1
         self.pending.clear()
+        self.forced.clear()
         return writes

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Awaitable, MutableMapping, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import faust
 
@@ -16,7 +16,7 @@ from streamproc.retention import RetentionClock, sweep_partition
 from streamproc.settings import Settings
 from streamproc.state import BatchStores, Rules, Stores, apply_event
 from streamproc.tables import PartitionView, Tables
-from streamproc.tables.writer import PartitionWriter
+from streamproc.tables.writer import EXIT_SEND_FAILED, PartitionWriter
 from streamproc.writeback import WriteBack
 
 log = logging.getLogger(__name__)
@@ -128,6 +128,8 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
                 partition_count,
                 cutoff,
             )
+            if writer is not None:
+                writer.apply_local()  # the rest of the batch reads what the sweep deleted
             retention.swept(message.partition, outcome.occurred_at_ms, sweep)
             log.info("retention: partition %s dropped %s keys", message.partition, sweep.dropped)
 
@@ -147,10 +149,25 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
             stores.flush()
             rejections.flush()
             writer.apply_local()
+        except Exception:
+            # As for one event: never ack a batch that was not fully written. Exit; the
+            # restarted worker reads the batch again (its updates are idempotent).
+            exit_now(EXIT_APPLY_FAILED, "applying a batch of partition %s failed", records)
         finally:
             fastpath.done(token)
             del event
-        return writer.send()
+        return send_or_exit(writer, records)
+
+    async def send_or_exit(writer: PartitionWriter, records: Sequence[Any]) -> None:
+        try:
+            await writer.send()
+        except Exception:
+            exit_now(EXIT_SEND_FAILED, "sending the changelog of partition %s failed", records)
+
+    def exit_now(code: int, what: str, records: Sequence[Any]) -> NoReturn:
+        log.critical(what + "; exiting to reprocess it", records[0].partition, exc_info=True)
+        logging.shutdown()
+        os._exit(code)
 
     agents = {}
     for topic_name in settings.inbound_topics:

@@ -73,6 +73,12 @@ class PartitionView(MutableMapping[bytes, bytes]):
         else:
             self.write(key, None)
 
+    def tombstone(self, key: bytes) -> None:
+        """Write a deletion of ``key`` to the changelog even if the local store lacks it
+        (only with a writer; Faust's table path cannot)."""
+        if self.write is not None:
+            self.write(key, None)
+
     def __contains__(self, key: object) -> bool:
         if self.db is None:
             return key in self.table

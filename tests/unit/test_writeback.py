@@ -10,7 +10,7 @@ import pytest
 
 from streamproc.events import InvalidEvent, parse_event
 from streamproc.simulate import SimulationConfig, simulate
-from streamproc.state import BatchStores, apply_event
+from streamproc.state import BatchStores, _write_buckets, apply_event
 from streamproc.writeback import WriteBack
 from tests.offline import RULES, ingest, new_stores
 
@@ -132,3 +132,34 @@ def test_batches_leave_the_same_state_as_event_by_event(seed: int, batch_size: i
     if batch_size >= 500:
         # Many events per conversation and bucket per batch: far fewer writes than events.
         assert len(counting["conversations"].writes) < len(events) / 2
+
+
+class ChangelogStore(CountingStore):
+    """A store that, like a partition view with a writer, can write a deletion of a key it
+    does not hold (the changelog may still have it)."""
+
+    def tombstone(self, key: bytes) -> None:
+        self.writes.append((key, None))
+
+
+def test_a_forced_tombstone_reaches_a_store_that_can_write_one() -> None:
+    store = ChangelogStore()
+    batch = WriteBack(store)
+    batch.tombstone(b"gone-locally")
+    assert batch.flush() == 1
+    assert store.writes == [(b"gone-locally", None)]
+    plain = CountingStore()
+    batch = WriteBack(plain)
+    batch.tombstone(b"gone-locally")
+    assert batch.flush() == 0 and plain.writes == []
+
+
+@pytest.mark.parametrize(("changed", "tombstones"), [(False, 1), (True, 0)])
+def test_re_asserting_an_empty_bucket_writes_its_tombstone(changed: bool, tombstones: int) -> None:
+    # A crash after the local store deleted bucket B but before the changelog got the
+    # deletion: the duplicate's re-assert (changed=False) must delete B in the changelog.
+    store = ChangelogStore()
+    batch = WriteBack(store)
+    _write_buckets(batch, 3, "conv-1", {"agent|a1|0"}, {}, {}, changed)
+    batch.flush()
+    assert store.writes == [(b"3|agent|a1|0", None)] * tombstones
