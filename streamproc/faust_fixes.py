@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from typing import Any
 
 from faust.sensors import Sensor
@@ -35,9 +34,10 @@ from faust.transport.producer import ProducerBuffer
 from faust.types import TP
 from faust.utils.functional import consecutive_numbers
 
+from streamproc.exits import EXIT_SEND_FAILED, exit_worker
+
 log = logging.getLogger(__name__)
 
-EXIT_SEND_FAILED = 70
 
 _original_send_pending = ProducerBuffer._send_pending
 _IN_FLIGHT = "_streamproc_in_flight"
@@ -65,13 +65,13 @@ class ExitOnSendError(Sensor):
     """Stop the process when a produced message (changelog, dead letter) is lost."""
 
     def on_send_error(self, producer: Any, exc: BaseException, state: Any) -> None:
-        log.critical(
+        exit_worker(
+            log,
+            EXIT_SEND_FAILED,
             "a produced message failed for good (%r): exiting so that no offset "
             "past it is committed; a restart reprocesses from the last commit",
             exc,
         )
-        logging.shutdown()
-        os._exit(EXIT_SEND_FAILED)
 
 
 async def _perform_seek(self: Consumer) -> None:

@@ -3,25 +3,23 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Awaitable, MutableMapping, Sequence
-from typing import Any, NoReturn
+from typing import Any
 
 import faust
 
 from streamproc import fastpath
 from streamproc.dedupe import Admission
+from streamproc.exits import EXIT_APPLY_FAILED, EXIT_SEND_FAILED, exit_worker
 from streamproc.intake import Rejection, admit_record, count_once
 from streamproc.retention import RetentionClock, sweep_partition
 from streamproc.settings import Settings
 from streamproc.state import BatchStores, Rules, Stores, apply_event
 from streamproc.tables import PartitionView, Tables
-from streamproc.tables.writer import EXIT_SEND_FAILED, PartitionWriter
+from streamproc.tables.writer import PartitionWriter
 from streamproc.writeback import WriteBack
 
 log = logging.getLogger(__name__)
-
-EXIT_APPLY_FAILED = 71
 
 
 def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[str, Any]:
@@ -98,11 +96,13 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
         except Exception:
             # Never skip an event: Faust would ack it and move on. Stop the worker instead;
             # it resumes from the last commit and the (idempotent) update runs again.
-            log.critical(
-                "applying %s failed; exiting to reprocess it", outcome.event_id, exc_info=True
+            exit_worker(
+                log,
+                EXIT_APPLY_FAILED,
+                "applying %s failed; exiting to reprocess it",
+                outcome.event_id,
+                exc_info=True,
             )
-            logging.shutdown()
-            os._exit(EXIT_APPLY_FAILED)
         if admission is Admission.LATE:
             reject(
                 message,
@@ -152,7 +152,13 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
         except Exception:
             # As for one event: never ack a batch that was not fully written. Exit; the
             # restarted worker reads the batch again (its updates are idempotent).
-            exit_now(EXIT_APPLY_FAILED, "applying a batch of partition %s failed", records)
+            exit_worker(
+                log,
+                EXIT_APPLY_FAILED,
+                "applying a batch of partition %s failed; exiting to reprocess it",
+                records[0].partition,
+                exc_info=True,
+            )
         finally:
             fastpath.done(token)
             del event
@@ -162,12 +168,13 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
         try:
             await writer.send()
         except Exception:
-            exit_now(EXIT_SEND_FAILED, "sending the changelog of partition %s failed", records)
-
-    def exit_now(code: int, what: str, records: Sequence[Any]) -> NoReturn:
-        log.critical(what + "; exiting to reprocess it", records[0].partition, exc_info=True)
-        logging.shutdown()
-        os._exit(code)
+            exit_worker(
+                log,
+                EXIT_SEND_FAILED,
+                "sending the changelog of partition %s failed; exiting to reprocess it",
+                records[0].partition,
+                exc_info=True,
+            )
 
     agents = {}
     for topic_name in settings.inbound_topics:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 
@@ -11,12 +10,11 @@ import faust
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
+from streamproc.exits import EXIT_STALLED, exit_worker
 from streamproc.settings import Settings
 from streamproc.topics import committed_and_end
 
 log = logging.getLogger(__name__)
-
-EXIT_STALLED = 75
 
 
 @dataclass
@@ -72,11 +70,11 @@ def register_watchdog(app: faust.App, settings: Settings, progress: Progress) ->
             return
         stalled = progress.stalled(offsets, time.monotonic(), settings.stall_timeout_s)
         if stalled:
-            log.critical(
+            exit_worker(
+                log,
+                EXIT_STALLED,
                 "partitions %s have pending records but no commit for %s s: exiting so "
                 "that the supervisor restarts this worker",
                 sorted(f"{tp.topic}/{tp.partition}" for tp in stalled),
                 settings.stall_timeout_s,
             )
-            logging.shutdown()
-            os._exit(EXIT_STALLED)

@@ -10,7 +10,7 @@ import faust
 
 from streamproc.settings import Settings
 from streamproc.state import STORE_NAMES, Stores
-from streamproc.tables.writer import PartitionWriter, Write
+from streamproc.tables.writer import PartitionWriter, Write, partition_db
 from streamproc.topics import TABLE_NAMES
 
 
@@ -23,14 +23,6 @@ class BytesTable(faust.Table):
 
     def _serializer_from_type(self, typ: Any) -> str:
         return "raw"
-
-
-def partition_db(table: BytesTable, partition: int) -> Any | None:
-    """The local RocksDB database of one partition of ``table`` (None: another store)."""
-    store: Any = table.data
-    if hasattr(store, "_db_for_partition") and hasattr(store, "_visible_items"):
-        return store._db_for_partition(partition)
-    return None
 
 
 class PartitionView(MutableMapping[bytes, bytes]):

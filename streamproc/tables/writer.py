@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -14,14 +13,23 @@ from aiokafka.producer.message_accumulator import BatchBuilder
 from faust.types import TP
 from rocksdict import WriteBatch
 
+from streamproc.exits import EXIT_SEND_FAILED, exit_worker
+
 log = logging.getLogger(__name__)
 
-EXIT_SEND_FAILED = 70
 BATCH_BYTES = 512 * 1024
 """Bytes per changelog record batch: far fewer produce calls than Faust's per-write
 sends, well below the broker's default max.message.bytes (1 MiB)."""
 
 Write = Callable[[bytes, bytes | None], None]
+
+
+def partition_db(table: Any, partition: int) -> Any | None:
+    """The local RocksDB database of one partition of ``table`` (None: another store)."""
+    store: Any = table.data
+    if hasattr(store, "_db_for_partition") and hasattr(store, "_visible_items"):
+        return store._db_for_partition(partition)
+    return None
 
 
 class PartitionWriter:
@@ -78,11 +86,11 @@ class PartitionWriter:
         held = self.local.get(table)
         if held is not None:
             return held[1]
-        store = table.data
-        if not (hasattr(store, "_db_for_partition") and hasattr(store, "_visible_items")):
+        db = partition_db(table, self.partition)
+        if db is None:
             return None
         batch = WriteBatch(raw_mode=True)
-        self.local[table] = (store._db_for_partition(self.partition), batch)
+        self.local[table] = (db, batch)
         return batch
 
     def apply_local(self) -> None:
@@ -108,14 +116,14 @@ class PartitionWriter:
 def _on_delivered(table: Any, count: int, delivered: Any) -> None:
     if delivered.cancelled() or delivered.exception() is not None:
         reason = "cancelled" if delivered.cancelled() else repr(delivered.exception())
-        log.critical(
+        exit_worker(
+            log,
+            EXIT_SEND_FAILED,
             "a changelog batch of %s failed for good (%s): exiting so that no offset "
             "past it is committed; a restart reprocesses from the last commit",
             table.name,
             reason,
         )
-        logging.shutdown()
-        os._exit(EXIT_SEND_FAILED)
     metadata = delivered.result()
     if metadata is not None:
         last = TP(metadata.topic, metadata.partition)
