@@ -19,11 +19,15 @@ from exporter.csvfmt import write_csv
 from exporter.readmodel import ReadModel
 from exporter.request import BadRequest, ExportRequest, parse_request
 from exporter.rows import BUILDERS, Context, Directory, at
-from exporter.sync import ChangelogFollower, Offsets
+from exporter.sync import ChangelogFollower, FollowerStalled, Offsets
+from streamproc import kafka_fixes
 from streamproc.settings import Settings
 from streamproc.topics import committed_and_end, partition_counts
 
 log = logging.getLogger(__name__)
+
+FOLLOWER_STALL_S = 20.0
+"""A changelog follower that reads nothing for this long while behind is replaced."""
 
 
 class ExportFailed(RuntimeError):
@@ -91,7 +95,20 @@ class Exporter:
     async def refresh(self) -> int:
         """Bring the read model to the changelogs' current ends (dashboards read it)."""
         await self._ensure_all_changelogs()
-        return await self.follower.catch_up(await self.follower.end_offsets())
+        return await self._catch_up(await self.follower.end_offsets())
+
+    async def _catch_up(self, targets: Offsets, deadline: float | None = None) -> int:
+        """``ChangelogFollower.catch_up``, replacing a follower that reads nothing for
+        ``FOLLOWER_STALL_S`` while behind. Seen after a broker restart in the chaos test:
+        aiokafka's consumer fetched nothing for 2.5 minutes, and the exporter answered no
+        request meanwhile; a new consumer reads at once (from the read model's offsets)."""
+        while True:
+            try:
+                return await self.follower.catch_up(targets, deadline, FOLLOWER_STALL_S)
+            except FollowerStalled as exc:
+                log.warning("%s: reconnecting the changelog follower", exc)
+                await self.reset_follower()
+                await self._ensure_all_changelogs()
 
     async def _ensure_all_changelogs(self) -> None:
         """Follow every changelog (topics.ensure_topics creates them; an older deployment
@@ -134,7 +151,7 @@ class Exporter:
         await self._ensure_all_changelogs()
         changelog = await self.follower.end_offsets()
         try:
-            await self.follower.catch_up(changelog, deadline=max(deadline, time.monotonic() + 30))
+            await self._catch_up(changelog, deadline=max(deadline, time.monotonic() + 30))
         except TimeoutError as exc:
             raise ExportFailed(str(exc)) from None
         watermark = self.model.watermark_ms()
@@ -222,6 +239,7 @@ class Exporter:
 
 async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     """Consume export requests and publish results until ``stop`` is set."""
+    kafka_fixes.apply()
     exporter = Exporter(settings)
     await exporter.start()
     requests = AIOKafkaConsumer(

@@ -17,6 +17,10 @@ from streamproc.topics import partition_counts
 Offsets = dict[tuple[str, int], int]
 
 
+class FollowerStalled(TimeoutError):
+    """The changelog consumer read nothing for a while although partitions are behind."""
+
+
 class ChangelogFollower:
     """A consumer of every state table's changelog, resuming where the read model is."""
 
@@ -70,15 +74,25 @@ class ChangelogFollower:
         ends = await self.consumer.end_offsets(self.partitions)
         return {(tp.topic, tp.partition): offset for tp, offset in ends.items()}
 
-    async def catch_up(self, targets: Offsets, deadline: float | None = None) -> int:
+    async def catch_up(
+        self, targets: Offsets, deadline: float | None = None, stall_s: float | None = None
+    ) -> int:
         """Apply changelog records until every partition reaches ``targets``; returns the
         number of records read. Each batch keeps only the latest value of each key.
-        Raises TimeoutError past ``deadline`` (a ``time.monotonic()`` value)."""
+        Raises TimeoutError past ``deadline`` (a ``time.monotonic()`` value), and
+        FollowerStalled when partitions are behind but nothing was read for ``stall_s``."""
         assert self.consumer is not None  # noqa: S101 - start() first
         read = 0
+        progressed = time.monotonic()
         while True:
-            if deadline is not None and time.monotonic() > deadline:
+            now = time.monotonic()
+            if deadline is not None and now > deadline:
                 raise TimeoutError("the read model could not reach the changelogs' end in time")
+            if stall_s is not None and now - progressed > stall_s:
+                raise FollowerStalled(
+                    f"the changelog consumer read nothing for {stall_s:.0f} s "
+                    "although the read model is behind"
+                )
             behind = [
                 tp
                 for tp in self.partitions
@@ -99,3 +113,5 @@ class ChangelogFollower:
                 read += len(records)
             for table, values in latest.items():
                 self.model.apply_batch(table, values, reached[table])
+            if latest:
+                progressed = time.monotonic()

@@ -19,6 +19,8 @@
    created with a committed start offset for the worker group (streamproc.topics), so
    the check has a reference. A partition whose commit is held back by such a hole is
    re-read after the worker restarts (stall watchdog, streamproc.agents.watchdog).
+4. (aiokafka) The group leader assigns only from complete metadata:
+   streamproc.kafka_fixes, applied here too.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from faust.transport.producer import ProducerBuffer
 from faust.types import TP
 from faust.utils.functional import consecutive_numbers
 
+from streamproc import kafka_fixes
 from streamproc.exits import EXIT_SEND_FAILED, exit_worker
 
 log = logging.getLogger(__name__)
@@ -120,3 +123,4 @@ def apply() -> None:
     ProducerBuffer.flush = _flush_completely  # type: ignore[method-assign]
     Consumer.perform_seek = _perform_seek  # type: ignore[method-assign]
     Consumer._new_offset = _new_offset  # type: ignore[method-assign]
+    kafka_fixes.apply()

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.coordinator.protocol import ConsumerProtocol
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from streamproc.settings import Settings
 
@@ -153,12 +154,42 @@ async def committed_and_end(
     return result
 
 
-async def consumer_lag(settings: Settings, group: str, topics: list[str]) -> int:
-    """Records of ``topics`` not yet committed by consumer ``group`` (end offset - committed)."""
+async def group_assignment(settings: Settings, group: str) -> tuple[str, set[TopicPartition]]:
+    """The consumer group's state ("Stable", "PreparingRebalance", ...) and the partitions
+    assigned to its members, as the group coordinator describes them."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        (response,) = await admin.describe_consumer_groups([group])
+    finally:
+        await admin.close()
+    (described,) = response.groups
+    error_code, _group, state, _protocol_type, _protocol, members = described[:6]
+    if error_code:
+        raise KafkaError(f"DescribeGroups for {group} failed with error code {error_code}")
+    owned: set[TopicPartition] = set()
+    for member in members:
+        assignment = member[4]  # member_id, client_id, client_host, metadata, assignment
+        if assignment:
+            for topic, partitions in ConsumerProtocol.ASSIGNMENT.decode(assignment).assignment:
+                owned.update(TopicPartition(topic, p) for p in partitions)
+    return state, owned
+
+
+async def lag_by_partition(
+    settings: Settings, group: str, topics: list[str]
+) -> dict[TopicPartition, int]:
+    """Records of each partition of ``topics`` not yet committed by consumer ``group``
+    (end offset - committed); partitions without lag are left out."""
     counts = await partition_counts(settings, topics)
     tps = [TopicPartition(t, p) for t, n in counts.items() for p in range(n)]
     offsets = await committed_and_end(settings, group, tps)
-    return sum(max(0, end - done) for done, end in offsets.values())
+    return {tp: end - done for tp, (done, end) in offsets.items() if end > done}
+
+
+async def consumer_lag(settings: Settings, group: str, topics: list[str]) -> int:
+    """Records of ``topics`` not yet committed by consumer ``group`` (end offset - committed)."""
+    return sum((await lag_by_partition(settings, group, topics)).values())
 
 
 async def _wait_for_metadata(

@@ -1,10 +1,11 @@
-"""Stall watchdog: a worker whose partitions have pending records but do not advance exits."""
+"""Stall watchdog: a stuck partition restarts its worker, an unowned one rebalances the group."""
 
 from __future__ import annotations
 
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import faust
 from aiokafka import TopicPartition
@@ -12,7 +13,7 @@ from aiokafka.errors import KafkaError
 
 from streamproc.exits import EXIT_STALLED, exit_worker
 from streamproc.settings import Settings
-from streamproc.topics import committed_and_end
+from streamproc.topics import committed_and_end, group_assignment
 
 log = logging.getLogger(__name__)
 
@@ -40,35 +41,94 @@ class Progress:
         return stalled
 
 
-def register_watchdog(app: faust.App, settings: Settings, progress: Progress) -> None:
-    """Every 10 s: exit (code 75) when an assigned inbound partition has uncommitted
-    records but its committed offset has not moved for ``settings.stall_timeout_s``.
+@dataclass
+class Ownership:
+    """Per inbound partition with records pending that no member of the group owns: since
+    when."""
 
-    Seen in the chaos tests after rebalances: Faust skips the messages a stream fetched
-    under the previous generation; with the commit fix (streamproc.faust_fixes) it no
-    longer commits past them, so the partition waits; and once a restarted worker
-    finished recovery ("Worker ready") but never fetched. A supervisor (systemd, compose
-    ``restart: unless-stopped``) restarts the process, which re-reads from the last
-    commit (updates are idempotent).
+    since: dict[TopicPartition, float] = field(default_factory=dict)
+
+    def unowned(
+        self, pending: set[TopicPartition], owned: set[TopicPartition], now: float, timeout_s: float
+    ) -> list[TopicPartition]:
+        """Partitions in ``pending`` and not in ``owned`` for longer than ``timeout_s``."""
+        orphans = pending - owned
+        for tp in set(self.since) - orphans:
+            del self.since[tp]
+        for tp in orphans:
+            self.since.setdefault(tp, now)
+        return sorted(
+            (tp for tp, since in self.since.items() if now - since > timeout_s),
+            key=lambda tp: (tp.topic, tp.partition),
+        )
+
+
+def request_rejoin(app: faust.App) -> None:
+    """Ask the worker's consumer to rejoin its group (on the consumer's own thread). A
+    rejoin of the group's leader makes the coordinator rebalance the whole group."""
+    thread: Any = getattr(app.consumer, "_thread", None)
+    consumer = getattr(thread, "_consumer", None)
+    if consumer is not None:
+        thread.thread_loop.call_soon_threadsafe(consumer._coordinator.request_rejoin)
+
+
+def register_watchdog(
+    app: faust.App, settings: Settings, progress: Progress, ownership: Ownership | None = None
+) -> None:
+    """Every 10 s, for the inbound topics' partitions:
+
+    - exit (code 75) when a partition assigned here has uncommitted records but its
+      committed offset has not moved for ``settings.stall_timeout_s``. Seen in the chaos
+      tests after rebalances: Faust skips the messages a stream fetched under the
+      previous generation; with the commit fix (streamproc.faust_fixes) it no longer
+      commits past them, so the partition waits; and once a restarted worker finished
+      recovery ("Worker ready") but never fetched. A supervisor (systemd, compose
+      ``restart: unless-stopped``) restarts the process, which re-reads from the last
+      commit (updates are idempotent).
+    - ask the group to rebalance when the group is stable but a partition with
+      uncommitted records has been assigned to no member for as long. Restarting would
+      not help: with static membership a restarted worker gets its old assignment back
+      without a rebalance. Seen once a leader assigned from metadata that lacked the
+      topics (fixed in streamproc.kafka_fixes); this is the net under that fix.
     """
+    ownership = ownership if ownership is not None else Ownership()
     inbound = set(settings.inbound_topics)
+    every_inbound = [
+        TopicPartition(topic, partition)
+        for topic in settings.inbound_topics
+        for partition in range(settings.events_partitions)
+    ]
+
+    last_view: list[tuple[str, int, int] | None] = [None]
 
     @app.timer(interval=10.0)
     async def stall_watchdog() -> None:
         if app.rebalancing:
             progress.since.clear()
+            ownership.since.clear()
             return
-        tps = [
+        assigned = {
             TopicPartition(tp.topic, tp.partition)
             for tp in app.consumer.assignment()
             if tp.topic in inbound
-        ]
+        }
         try:
-            offsets = await committed_and_end(settings, settings.app_id, tps)
+            offsets = await committed_and_end(settings, settings.app_id, every_inbound)
+            state, owned = await group_assignment(settings, settings.app_id)
         except (KafkaError, OSError) as exc:  # e.g. the broker is restarting: look later
             log.warning("stall watchdog could not read offsets: %s", exc)
             return
-        stalled = progress.stalled(offsets, time.monotonic(), settings.stall_timeout_s)
+        view = (state, len(assigned), len(owned & set(every_inbound)))
+        if view != last_view[0]:
+            last_view[0] = view
+            log.info(
+                "group %s is %s: %d inbound partitions assigned here, %d of %d owned",
+                settings.app_id, state, view[1], view[2], len(every_inbound),
+            )  # fmt: skip
+        now = time.monotonic()
+        stalled = progress.stalled(
+            {tp: offsets[tp] for tp in assigned if tp in offsets}, now, settings.stall_timeout_s
+        )
         if stalled:
             exit_worker(
                 log,
@@ -78,3 +138,18 @@ def register_watchdog(app: faust.App, settings: Settings, progress: Progress) ->
                 sorted(f"{tp.topic}/{tp.partition}" for tp in stalled),
                 settings.stall_timeout_s,
             )
+        if state != "Stable":
+            ownership.since.clear()
+            return
+        pending = {tp for tp, (committed, end) in offsets.items() if end > committed}
+        orphans = ownership.unowned(pending, owned, now, settings.stall_timeout_s)
+        if orphans:
+            log.error(
+                "partitions %s have pending records but no member of group %s has owned "
+                "them for %s s: asking the group to rebalance",
+                [f"{tp.topic}/{tp.partition}" for tp in orphans],
+                settings.app_id,
+                settings.stall_timeout_s,
+            )
+            ownership.since.clear()
+            request_rejoin(app)

@@ -27,7 +27,7 @@ from streamproc.changelog import read_to_end
 from streamproc.oracle import run_oracle
 from streamproc.produce import produce_lines
 from streamproc.settings import Settings
-from streamproc.topics import consumer_lag, ensure_topics
+from streamproc.topics import ensure_topics, lag_by_partition
 from tests.harness import ExporterProcess, WorkerProcess, run_cli, wait_until
 
 pytestmark = pytest.mark.integration
@@ -78,7 +78,7 @@ class Workers:
             proc.stop()
 
     def logs(self) -> str:
-        return "\n".join(f"--- {n}:\n{p.log_tail(30)}" for n, p in self.procs.items())
+        return "\n".join(f"--- {n}:\n{p.log_tail(80)}" for n, p in self.procs.items())
 
 
 def request_export(settings: Settings, request: dict[str, Any]) -> None:
@@ -176,14 +176,23 @@ def test_chaos_then_every_export_equals_the_oracle(
             workers.kill(rng.choice(["a", "b"]))
         report.seconds["produce"] = round(time.monotonic() - t0, 1)
 
+        lagging: dict[Any, int] = {}
+
         def drained() -> bool:
             workers.supervise()
-            lag = asyncio.run(
-                consumer_lag(isolated, isolated.app_id, list(isolated.inbound_topics))
+            lagging.clear()
+            lagging.update(
+                asyncio.run(
+                    lag_by_partition(isolated, isolated.app_id, list(isolated.inbound_topics))
+                )
             )
-            return lag == 0
+            return not lagging
 
-        wait_until(drained, 900 if FULL else 300, "the workers to drain the topics", poll_s=1.0)
+        try:
+            wait_until(drained, 900 if FULL else 300, "the workers to drain the topics", 1.0)
+        except AssertionError as exc:
+            pending = ", ".join(f"{tp.topic}/{tp.partition}: {n}" for tp, n in lagging.items())
+            raise AssertionError(f"{exc}\nuncommitted: {pending}\n{workers.logs()}") from None
         report.seconds["ingest"] = round(time.monotonic() - t0, 1)
 
         # Every export through the command topic; each CSV against the oracle at its as_of.

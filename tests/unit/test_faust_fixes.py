@@ -1,4 +1,5 @@
-"""The Faust producer-buffer fix: flush returns only when every message reached the client."""
+"""The Faust and aiokafka fixes: complete flushes, no commit past a hole, no assignment from
+metadata that lacks a subscribed topic."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 import pytest
 from faust.transport.producer import ProducerBuffer
 
-from streamproc import faust_fixes
+from streamproc import faust_fixes, kafka_fixes
 
 
 class SlowChannel:
@@ -85,3 +86,74 @@ def test_no_commit_past_a_hole_at_the_head(
 ) -> None:
     state = CommitState(acked, committed)
     assert faust_fixes._new_offset(state, "tp") == new_offset  # type: ignore[arg-type]
+
+
+class RestartingBroker:
+    """Cluster metadata and client of a broker that lists its topics only from the
+    ``ready_after``-th metadata refresh on (as right after a restart)."""
+
+    def __init__(self, topics: dict[str, int], ready_after: int) -> None:
+        self.topics = topics
+        self.ready_after = ready_after
+        self.refreshes = 0
+
+    def partitions_for_topic(self, topic: str) -> set[int] | None:
+        if self.refreshes < self.ready_after or topic not in self.topics:
+            return None
+        return set(range(self.topics[topic]))
+
+    async def force_metadata_update(self) -> bool:
+        self.refreshes += 1
+        return True
+
+
+def member(member_id: str, topics: list[str]) -> tuple[str, str, bytes]:
+    from aiokafka.coordinator.protocol import ConsumerProtocolMemberMetadata
+
+    metadata = ConsumerProtocolMemberMetadata(0, topics, b"").encode()
+    return (member_id, f"instance-{member_id}", metadata)
+
+
+def test_subscribed_topics_are_the_union_over_members() -> None:
+    members = [member("a", ["in.messages", "in.locks"]), member("b", ["in.locks", "cl"])]
+    assert kafka_fixes.subscribed_topics(members) == {"in.messages", "in.locks", "cl"}
+    assert kafka_fixes.subscribed_topics([member("a", ["x"])[::2]]) == {"x"}  # v0 layout
+
+
+@pytest.mark.parametrize(
+    ("ready_after", "timeout_s", "missing", "refreshes"),
+    [
+        (0, 1.0, set(), 0),  # metadata complete: no refresh, no wait
+        (3, 5.0, set(), 3),  # loaded on the third refresh: assign then
+        (10**6, 0.05, {"in.messages", "in.locks"}, None),  # never: give up at the deadline
+    ],
+)
+def test_leader_refreshes_metadata_until_every_subscribed_topic_is_known(
+    ready_after: int, timeout_s: float, missing: set[str], refreshes: int | None
+) -> None:
+    broker = RestartingBroker({"in.messages": 8, "in.locks": 8}, ready_after)
+    topics = {"in.messages", "in.locks"}
+    absent = asyncio.run(
+        kafka_fixes.wait_for_topics(broker, broker, topics, timeout_s, poll_s=0.001)
+    )
+    assert absent == missing
+    if refreshes is not None:
+        assert broker.refreshes == refreshes
+
+
+def test_a_topic_that_really_does_not_exist_is_reported_missing() -> None:
+    broker = RestartingBroker({"in.messages": 8}, ready_after=1)
+    absent = asyncio.run(
+        kafka_fixes.wait_for_topics(broker, broker, {"in.messages", "gone"}, 0.05, 0.001)
+    )
+    assert absent == {"gone"}
+    assert broker.refreshes >= 1
+
+
+def test_the_leader_assignment_is_patched() -> None:
+    from aiokafka.consumer.group_coordinator import GroupCoordinator
+
+    faust_fixes.apply()
+    assert (
+        GroupCoordinator._perform_assignment is kafka_fixes._perform_assignment_on_complete_metadata
+    )

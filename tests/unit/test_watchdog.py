@@ -1,10 +1,11 @@
-"""The stall watchdog's decision: pending records and a committed offset that does not move."""
+"""The watchdog's decisions: a stalled assigned partition, a pending partition nobody owns."""
 
 from __future__ import annotations
 
+import pytest
 from aiokafka import TopicPartition
 
-from streamproc.agents.watchdog import Progress
+from streamproc.agents.watchdog import Ownership, Progress
 
 A, B = TopicPartition("t", 0), TopicPartition("t", 1)
 
@@ -30,3 +31,27 @@ def test_revoked_partitions_are_forgotten() -> None:
     p.stalled({A: (5, 10)}, now=0, timeout_s=45)
     p.stalled({}, now=10, timeout_s=45)
     assert p.stalled({A: (5, 10)}, now=50, timeout_s=45) == []
+
+
+def test_a_pending_partition_no_member_owns_is_reported_after_the_timeout() -> None:
+    o = Ownership()
+    assert o.unowned({A, B}, owned={B}, now=0, timeout_s=45) == []
+    assert o.unowned({A, B}, owned={B}, now=40, timeout_s=45) == []
+    assert o.unowned({A, B}, owned={B}, now=46, timeout_s=45) == [A]
+
+
+@pytest.mark.parametrize(
+    ("pending_later", "owned_later"),
+    [
+        (set(), set()),  # its records were committed (nothing pending)
+        ({A}, {A}),  # a member got it
+    ],
+)
+def test_an_orphan_that_is_caught_up_or_owned_again_resets_its_clock(
+    pending_later: set[TopicPartition], owned_later: set[TopicPartition]
+) -> None:
+    o = Ownership()
+    o.unowned({A}, owned=set(), now=0, timeout_s=45)
+    assert o.unowned(pending_later, owned=owned_later, now=30, timeout_s=45) == []
+    assert o.unowned({A}, owned=set(), now=60, timeout_s=45) == []  # clock restarted at 60
+    assert o.unowned({A}, owned=set(), now=106, timeout_s=45) == [A]

@@ -1,0 +1,101 @@
+"""The exporter's changelog follower: a consumer that stops reading is detected and replaced."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from aiokafka import TopicPartition
+
+from exporter import service
+from exporter.sync import ChangelogFollower, FollowerStalled
+from streamproc.settings import Settings
+
+SETTINGS = replace(Settings(), app_id="unit")
+TOPIC = f"{SETTINGS.app_id}-directory-changelog"
+TP = TopicPartition(TOPIC, 0)
+
+
+class Consumer:
+    """Serves ``records`` one per fetch, then nothing (like a consumer gone quiet)."""
+
+    def __init__(self, records: int) -> None:
+        self.records = records
+        self.offset = 0
+
+    async def position(self, tp: TopicPartition) -> int:
+        return self.offset
+
+    async def getmany(self, *tps: TopicPartition, timeout_ms: int, max_records: int) -> Any:
+        if self.offset < self.records:
+            record = SimpleNamespace(key=b"k%d" % self.offset, value=b"v", offset=self.offset)
+            self.offset += 1
+            return {TP: [record]}
+        await asyncio.sleep(0.005)  # stands in for the fetch timeout; no synchronisation
+        return {}
+
+
+class Model:
+    def __init__(self) -> None:
+        self.applied: list[int] = []
+
+    def apply_batch(self, table: str, values: dict, reached: dict) -> None:
+        self.applied.append(reached[(TOPIC, 0)])
+
+
+def follower(consumer: Consumer, model: Model) -> ChangelogFollower:
+    f = ChangelogFollower(SETTINGS, model)  # type: ignore[arg-type]
+    f.consumer = consumer  # type: ignore[assignment]
+    f.partitions = [TP]
+    return f
+
+
+def test_a_follower_that_keeps_reading_is_never_called_stalled() -> None:
+    model = Model()
+    f = follower(Consumer(records=50), model)
+    read = asyncio.run(f.catch_up({(TOPIC, 0): 50}, stall_s=0.02))
+    assert read == 50 and model.applied[-1] == 50
+
+
+@pytest.mark.parametrize("records", [0, 10])
+def test_a_follower_that_reads_nothing_while_behind_is_stalled(records: int) -> None:
+    model = Model()
+    f = follower(Consumer(records=records), model)
+    with pytest.raises(FollowerStalled, match="read nothing for"):
+        asyncio.run(f.catch_up({(TOPIC, 0): 50}, stall_s=0.05))
+    assert len(model.applied) == records  # what it read before going quiet was kept
+
+
+def test_the_overall_deadline_still_wins_over_stall_detection() -> None:
+    f = follower(Consumer(records=0), Model())
+    with pytest.raises(TimeoutError) as raised:
+        asyncio.run(f.catch_up({(TOPIC, 0): 50}, deadline=0.0, stall_s=60))
+    assert not isinstance(raised.value, FollowerStalled)
+
+
+def test_the_exporter_replaces_a_stalled_follower_and_finishes_the_catch_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    model = Model()
+    exporter = service.Exporter.__new__(service.Exporter)
+    exporter.settings = SETTINGS
+    exporter.follower = follower(Consumer(records=5), model)  # goes quiet at 5
+    replaced: list[ChangelogFollower] = []
+
+    async def reset_follower() -> None:
+        exporter.follower = follower(Consumer(records=20), model)
+        exporter.follower.consumer.offset = 5  # type: ignore[union-attr]  # resumes at 5
+        replaced.append(exporter.follower)
+
+    async def ensure_all_changelogs() -> None:
+        return None
+
+    monkeypatch.setattr(service, "FOLLOWER_STALL_S", 0.05)
+    monkeypatch.setattr(exporter, "reset_follower", reset_follower)
+    monkeypatch.setattr(exporter, "_ensure_all_changelogs", ensure_all_changelogs)
+    read = asyncio.run(exporter._catch_up({(TOPIC, 0): 20}))
+    assert len(replaced) == 1
+    assert read == 15 and model.applied[-1] == 20
