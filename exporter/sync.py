@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections import defaultdict
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -80,27 +81,37 @@ class ChangelogFollower:
         """Apply changelog records until every partition reaches ``targets``; returns the
         number of records read. Each batch keeps only the latest value of each key.
         Raises TimeoutError past ``deadline`` (a ``time.monotonic()`` value), and
-        FollowerStalled when partitions are behind but nothing was read for ``stall_s``."""
+        FollowerStalled when this follower does not follow a partition of ``targets`` or
+        nothing was read for ``stall_s`` (whatever call it hangs in) while behind."""
         assert self.consumer is not None  # noqa: S101 - start() first
+        followed = {(tp.topic, tp.partition) for tp in self.partitions}
+        unfollowed = sorted(key for key, end in targets.items() if end > 0 and key not in followed)
+        if unfollowed:  # e.g. started while a restarting broker listed no topics
+            raise FollowerStalled(
+                f"the changelog consumer does not follow {len(unfollowed)} partitions, "
+                f"e.g. {unfollowed[0][0]}/{unfollowed[0][1]}"
+            )
         read = 0
         progressed = time.monotonic()
         while True:
             now = time.monotonic()
             if deadline is not None and now > deadline:
                 raise TimeoutError("the read model could not reach the changelogs' end in time")
-            if stall_s is not None and now - progressed > stall_s:
+            limits = [t for t in (deadline, stall_s and progressed + stall_s) if t is not None]
+            try:
+                async with asyncio.timeout(max(0.0, min(limits) - now) if limits else None):
+                    behind, batch = await self._fetch(targets)
+            except TimeoutError:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise TimeoutError(
+                        "the read model could not reach the changelogs' end in time"
+                    ) from None
                 raise FollowerStalled(
                     f"the changelog consumer read nothing for {stall_s:.0f} s "
                     "although the read model is behind"
-                )
-            behind = [
-                tp
-                for tp in self.partitions
-                if await self.consumer.position(tp) < targets.get((tp.topic, tp.partition), 0)
-            ]
+                ) from None
             if not behind:
                 return read
-            batch = await self.consumer.getmany(*behind, timeout_ms=500, max_records=20_000)
             latest: dict[str, dict[bytes, bytes | None]] = defaultdict(dict)
             reached: dict[str, Offsets] = defaultdict(dict)
             for tp, records in batch.items():
@@ -115,3 +126,15 @@ class ChangelogFollower:
                 self.model.apply_batch(table, values, reached[table])
             if latest:
                 progressed = time.monotonic()
+
+    async def _fetch(self, targets: Offsets) -> tuple[list[TopicPartition], dict[Any, Any]]:
+        """The partitions still behind ``targets`` and one fetch from them."""
+        assert self.consumer is not None  # noqa: S101 - start() first
+        behind = [
+            tp
+            for tp in self.partitions
+            if await self.consumer.position(tp) < targets.get((tp.topic, tp.partition), 0)
+        ]
+        if not behind:
+            return behind, {}
+        return behind, await self.consumer.getmany(*behind, timeout_ms=500, max_records=20_000)

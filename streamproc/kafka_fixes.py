@@ -9,12 +9,14 @@ empty assignment stayed until aiokafka's next metadata refresh in the leader, or
 forever once the leader itself had been restarted (found by the chaos acceptance
 test: all partitions unowned, nothing consumed). Fixed: before assigning, the leader
 refreshes metadata until every subscribed topic has partitions (our topics are
-created before any worker starts), for up to ``ASSIGNMENT_METADATA_WAIT_S``.
+created before any worker starts), for up to ``ASSIGNMENT_METADATA_WAIT_S`` and half
+the group's session timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -54,10 +56,11 @@ async def wait_for_topics(
     deadline = started + timeout_s
     log.warning("metadata lacks subscribed topics %s: refreshing before assigning", absent)
     while absent and loop.time() < deadline:
-        await client.force_metadata_update()
+        with contextlib.suppress(TimeoutError):  # one refresh may hang: keep to the deadline
+            await asyncio.wait_for(client.force_metadata_update(), deadline - loop.time())
         absent = missing()
         if absent:
-            await asyncio.sleep(poll_s)
+            await asyncio.sleep(min(poll_s, max(0.0, deadline - loop.time())))
     if absent:
         log.error("topics %s still missing after %.0f s: assigning without them", absent, timeout_s)
     else:
@@ -72,9 +75,21 @@ async def _perform_assignment_on_complete_metadata(self: GroupCoordinator, respo
     """``GroupCoordinator._perform_assignment`` once metadata has every subscribed topic."""
     topics = subscribed_topics(response.members)
     if not self._subscription.subscribed_pattern:
-        self._client.set_topics(topics | set(self._client._topics))
-    await wait_for_topics(self._client, self._cluster, topics, ASSIGNMENT_METADATA_WAIT_S)
+        self._client.set_topics(topics)  # as the original does next: refreshes include them
+    await wait_for_topics(self._client, self._cluster, topics, assignment_wait_s(self))
     return await _original_perform_assignment(self, response)
+
+
+def assignment_wait_s(coordinator: Any) -> float:
+    """How long this leader may wait for metadata: ``ASSIGNMENT_METADATA_WAIT_S``, and at
+    most half its session and rebalance timeouts (aiokafka does not heartbeat while the
+    leader assigns; a leader that waits longer is expired and the group starts over)."""
+    timeouts_ms = [
+        t
+        for t in (coordinator._session_timeout_ms, coordinator._rebalance_timeout_ms)
+        if isinstance(t, int | float) and t > 0
+    ]
+    return min([ASSIGNMENT_METADATA_WAIT_S, *(t / 2000 for t in timeouts_ms)])
 
 
 def apply() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -44,23 +45,33 @@ class Progress:
 @dataclass
 class Ownership:
     """Per inbound partition with records pending that no member of the group owns: since
-    when."""
+    when; and how many rejoins were asked for in a row (each doubles the next wait)."""
 
     since: dict[TopicPartition, float] = field(default_factory=dict)
+    rejoins: int = 0
 
     def unowned(
         self, pending: set[TopicPartition], owned: set[TopicPartition], now: float, timeout_s: float
     ) -> list[TopicPartition]:
-        """Partitions in ``pending`` and not in ``owned`` for longer than ``timeout_s``."""
+        """Partitions in ``pending`` and not in ``owned`` for longer than ``timeout_s``
+        (times 2, 4, 8 or 16 after 1, 2, 3 or more rejoins that did not help)."""
         orphans = pending - owned
+        if not orphans:
+            self.rejoins = 0
         for tp in set(self.since) - orphans:
             del self.since[tp]
         for tp in orphans:
             self.since.setdefault(tp, now)
+        limit = timeout_s * 2 ** min(self.rejoins, 4)
         return sorted(
-            (tp for tp, since in self.since.items() if now - since > timeout_s),
+            (tp for tp, since in self.since.items() if now - since > limit),
             key=lambda tp: (tp.topic, tp.partition),
         )
+
+    def rejoin_requested(self) -> None:
+        """A rejoin was asked for: the clocks start again, the next wait is twice as long."""
+        self.rejoins += 1
+        self.since.clear()
 
 
 def request_rejoin(app: faust.App) -> None:
@@ -69,7 +80,8 @@ def request_rejoin(app: faust.App) -> None:
     thread: Any = getattr(app.consumer, "_thread", None)
     consumer = getattr(thread, "_consumer", None)
     if consumer is not None:
-        thread.thread_loop.call_soon_threadsafe(consumer._coordinator.request_rejoin)
+        with contextlib.suppress(RuntimeError):  # the consumer's loop closed: shutting down
+            thread.thread_loop.call_soon_threadsafe(consumer._coordinator.request_rejoin)
 
 
 def register_watchdog(
@@ -86,7 +98,8 @@ def register_watchdog(
       ``restart: unless-stopped``) restarts the process, which re-reads from the last
       commit (updates are idempotent).
     - ask the group to rebalance when the group is stable but a partition with
-      uncommitted records has been assigned to no member for as long. Restarting would
+      uncommitted records has been assigned to no member for as long (twice as long
+      after each rejoin that did not help, up to 16 times). Restarting would
       not help: with static membership a restarted worker gets its old assignment back
       without a rebalance. Seen once a leader assigned from metadata that lacked the
       topics (fixed in streamproc.kafka_fixes); this is the net under that fix.
@@ -145,11 +158,12 @@ def register_watchdog(
         orphans = ownership.unowned(pending, owned, now, settings.stall_timeout_s)
         if orphans:
             log.error(
-                "partitions %s have pending records but no member of group %s has owned "
-                "them for %s s: asking the group to rebalance",
+                "partitions %s have pending records but no member of group %s owns them "
+                "(rejoin %d): asking the group to rebalance (the rejoin of whichever worker "
+                "leads the group does it; every worker asks)",
                 [f"{tp.topic}/{tp.partition}" for tp in orphans],
                 settings.app_id,
-                settings.stall_timeout_s,
+                ownership.rejoins + 1,
             )
-            ownership.since.clear()
+            ownership.rejoin_requested()
             request_rejoin(app)

@@ -157,3 +157,50 @@ def test_the_leader_assignment_is_patched() -> None:
     assert (
         GroupCoordinator._perform_assignment is kafka_fixes._perform_assignment_on_complete_metadata
     )
+
+
+class Subscription:
+    subscribed_pattern = None
+
+
+class Leader:
+    """The attributes of aiokafka's GroupCoordinator the patched assignment uses."""
+
+    def __init__(self, broker: RestartingBroker, session_ms: int, rebalance_ms: int) -> None:
+        self._client = broker
+        self._cluster = broker
+        self._subscription = Subscription()
+        self._session_timeout_ms = session_ms
+        self._rebalance_timeout_ms = rebalance_ms
+
+
+def test_the_patched_assignment_waits_for_metadata_then_assigns_as_before(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    broker = RestartingBroker({"in.messages": 8, "in.locks": 8}, ready_after=2)
+    tracked: list[set[str]] = []
+    broker.set_topics = lambda topics: tracked.append(set(topics))  # type: ignore[attr-defined]
+    seen_by_original: list[tuple[int, Any]] = []
+
+    async def original(self: Any, response: Any) -> str:
+        seen_by_original.append((self._client.refreshes, response))
+        return "assignment"
+
+    monkeypatch.setattr(kafka_fixes, "_original_perform_assignment", original)
+    response = type("Response", (), {"members": [member("a", ["in.messages", "in.locks"])]})()
+    leader = Leader(broker, session_ms=45_000, rebalance_ms=60_000)
+    result = asyncio.run(kafka_fixes._perform_assignment_on_complete_metadata(leader, response))
+    assert result == "assignment"
+    assert tracked == [{"in.messages", "in.locks"}]
+    assert seen_by_original == [(2, response)]  # called once, after the topics appeared
+
+
+@pytest.mark.parametrize(
+    ("session_ms", "rebalance_ms", "wait_s"),
+    [(45_000, 60_000, 20.0), (10_000, 10_000, 5.0), (10_000, 300_000, 5.0), (60_000, 8_000, 4.0)],
+)
+def test_the_leader_waits_at_most_half_its_session_and_rebalance_timeouts(
+    session_ms: int, rebalance_ms: int, wait_s: float
+) -> None:
+    leader = Leader(RestartingBroker({}, 0), session_ms, rebalance_ms)
+    assert kafka_fixes.assignment_wait_s(leader) == wait_s

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
@@ -36,6 +37,14 @@ class Consumer:
             return {TP: [record]}
         await asyncio.sleep(0.005)  # stands in for the fetch timeout; no synchronisation
         return {}
+
+
+class HangingConsumer(Consumer):
+    """A consumer whose position lookup never returns (an offset reset that keeps failing)."""
+
+    async def position(self, tp: TopicPartition) -> int:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
 
 
 class Model:
@@ -99,3 +108,69 @@ def test_the_exporter_replaces_a_stalled_follower_and_finishes_the_catch_up(
     read = asyncio.run(exporter._catch_up({(TOPIC, 0): 20}))
     assert len(replaced) == 1
     assert read == 15 and model.applied[-1] == 20
+
+
+def test_a_follower_hanging_inside_a_consumer_call_is_stalled() -> None:
+    f = follower(HangingConsumer(records=0), Model())
+    with pytest.raises(FollowerStalled, match="read nothing for"):
+        asyncio.run(f.catch_up({(TOPIC, 0): 50}, stall_s=0.05))
+
+
+def test_a_follower_missing_a_partition_of_the_targets_is_stalled_at_once() -> None:
+    f = follower(Consumer(records=50), Model())
+    f.partitions = []  # started while the broker listed no changelog topics
+    with pytest.raises(FollowerStalled, match="does not follow 1 partitions"):
+        asyncio.run(f.catch_up({(TOPIC, 0): 50}, stall_s=60))
+    assert asyncio.run(f.catch_up({(TOPIC, 0): 0}, stall_s=60)) == 0  # nothing to follow
+
+
+def test_the_exporter_replaces_a_follower_until_one_follows_every_partition(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    model = Model()
+    exporter = service.Exporter.__new__(service.Exporter)
+    exporter.settings = SETTINGS
+    exporter.follower = follower(Consumer(records=20), model)
+    exporter.follower.partitions = []
+    starts: list[int] = []
+
+    async def reset_follower() -> None:
+        exporter.follower = follower(Consumer(records=20), model)
+        if not starts:
+            exporter.follower.partitions = []  # the first replacement is incomplete too
+        starts.append(len(exporter.follower.partitions))
+
+    async def ensure_all_changelogs() -> None:
+        return None
+
+    async def no_sleep(_: float) -> None:
+        return None
+
+    monkeypatch.setattr(exporter, "reset_follower", reset_follower)
+    monkeypatch.setattr(exporter, "_ensure_all_changelogs", ensure_all_changelogs)
+    monkeypatch.setattr(service.asyncio, "sleep", no_sleep)
+    assert asyncio.run(exporter._catch_up({(TOPIC, 0): 20})) == 20
+    assert starts == [0, 1] and model.applied[-1] == 20
+
+
+def test_the_exporter_gives_up_at_the_deadline_when_every_follower_stalls(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    exporter = service.Exporter.__new__(service.Exporter)
+    exporter.settings = SETTINGS
+    exporter.follower = follower(Consumer(records=0), Model())
+    replaced: list[int] = []
+
+    async def reset_follower() -> None:
+        exporter.follower = follower(Consumer(records=0), Model())
+        replaced.append(1)
+
+    async def ensure_all_changelogs() -> None:
+        return None
+
+    monkeypatch.setattr(service, "FOLLOWER_STALL_S", 0.02)
+    monkeypatch.setattr(exporter, "reset_follower", reset_follower)
+    monkeypatch.setattr(exporter, "_ensure_all_changelogs", ensure_all_changelogs)
+    with pytest.raises(TimeoutError):
+        asyncio.run(exporter._catch_up({(TOPIC, 0): 20}, deadline=time.monotonic() + 0.3))
+    assert replaced  # it tried fresh followers before giving up

@@ -55,3 +55,21 @@ def test_an_orphan_that_is_caught_up_or_owned_again_resets_its_clock(
     assert o.unowned(pending_later, owned=owned_later, now=30, timeout_s=45) == []
     assert o.unowned({A}, owned=set(), now=60, timeout_s=45) == []  # clock restarted at 60
     assert o.unowned({A}, owned=set(), now=106, timeout_s=45) == [A]
+
+
+def test_each_rejoin_that_did_not_help_doubles_the_wait_and_ownership_resets_it() -> None:
+    o = Ownership()
+    assert o.unowned({A}, owned=set(), now=0, timeout_s=10) == []
+    assert o.unowned({A}, owned=set(), now=11, timeout_s=10) == [A]
+    o.rejoin_requested()  # clocks restart; the next report needs 20 s
+    assert o.unowned({A}, owned=set(), now=12, timeout_s=10) == []
+    assert o.unowned({A}, owned=set(), now=31, timeout_s=10) == []
+    assert o.unowned({A}, owned=set(), now=33, timeout_s=10) == [A]
+    for _ in range(6):
+        o.rejoin_requested()
+    assert o.rejoins == 7
+    o.unowned({A}, owned=set(), now=100, timeout_s=10)
+    assert o.unowned({A}, owned=set(), now=259, timeout_s=10) == []  # capped at 16x
+    assert o.unowned({A}, owned=set(), now=261, timeout_s=10) == [A]
+    assert o.unowned({A}, owned={A}, now=262, timeout_s=10) == []
+    assert o.rejoins == 0  # every pending partition owned again: back to the plain wait
