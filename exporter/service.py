@@ -107,7 +107,7 @@ class Exporter:
     async def _catch_up(self, targets: Offsets, deadline: float | None = None) -> int:
         """``ChangelogFollower.catch_up``, replacing a follower that reads nothing for
         ``FOLLOWER_STALL_S`` while behind, or does not follow every partition of
-        ``targets`` (a new consumer reads on from the read model's offsets). Twice in 24
+        ``targets`` (a new consumer reads on from the read model's offsets). Twice in 12
         chaos runs the exporter answered nothing for 1 to 2.5 minutes after the broker
         restart (cause not pinned down; aiokafka consumers can sit on metadata the
         restarting broker served): this bounds any stall of the follower to 20 s.
