@@ -16,6 +16,7 @@ from streamproc.settings import Settings
 from streamproc.topics import partition_counts
 
 Offsets = dict[tuple[str, int], int]
+LATE = "the read model could not reach the changelogs' end in time"
 
 
 class FollowerStalled(TimeoutError):
@@ -96,16 +97,14 @@ class ChangelogFollower:
         while True:
             now = time.monotonic()
             if deadline is not None and now > deadline:
-                raise TimeoutError("the read model could not reach the changelogs' end in time")
+                raise TimeoutError(LATE)
             limits = [t for t in (deadline, stall_s and progressed + stall_s) if t is not None]
             try:
                 async with asyncio.timeout(max(0.0, min(limits) - now) if limits else None):
                     behind, batch = await self._fetch(targets)
             except TimeoutError:
                 if deadline is not None and time.monotonic() >= deadline:
-                    raise TimeoutError(
-                        "the read model could not reach the changelogs' end in time"
-                    ) from None
+                    raise TimeoutError(LATE) from None
                 raise FollowerStalled(
                     f"the changelog consumer read nothing for {stall_s:.0f} s "
                     "although the read model is behind"

@@ -154,6 +154,15 @@ async def committed_and_end(
     return result
 
 
+def inbound_partitions(settings: Settings) -> list[TopicPartition]:
+    """Every partition of the inbound topics, as ensure_topics creates them."""
+    return [
+        TopicPartition(topic, partition)
+        for topic in settings.inbound_topics
+        for partition in range(settings.events_partitions)
+    ]
+
+
 async def group_assignment(settings: Settings, group: str) -> tuple[str, set[TopicPartition]]:
     """The consumer group's state ("Stable", "PreparingRebalance", ...) and the partitions
     assigned to its members, as the group coordinator describes them."""

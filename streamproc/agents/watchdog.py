@@ -14,7 +14,7 @@ from aiokafka.errors import KafkaError
 
 from streamproc.exits import EXIT_STALLED, exit_worker
 from streamproc.settings import Settings
-from streamproc.topics import committed_and_end, group_assignment
+from streamproc.topics import committed_and_end, group_assignment, inbound_partitions
 
 log = logging.getLogger(__name__)
 
@@ -106,11 +106,7 @@ def register_watchdog(
     """
     ownership = ownership if ownership is not None else Ownership()
     inbound = set(settings.inbound_topics)
-    every_inbound = [
-        TopicPartition(topic, partition)
-        for topic in settings.inbound_topics
-        for partition in range(settings.events_partitions)
-    ]
+    every_inbound = inbound_partitions(settings)
 
     last_view: list[tuple[str, int, int] | None] = [None]
 

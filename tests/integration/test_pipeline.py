@@ -9,12 +9,11 @@ from pathlib import Path
 
 import orjson
 import pytest
-from aiokafka import TopicPartition
 
 from streamproc.changelog import read_table, read_to_end
 from streamproc.produce import produce_lines, route_line
 from streamproc.settings import Settings
-from streamproc.topics import group_assignment
+from streamproc.topics import group_assignment, inbound_partitions
 from tests.expectations import Expected, caught_up, mismatches, snapshot
 from tests.harness import WorkerProcess, run_cli, wait_until
 
@@ -82,11 +81,7 @@ def test_simulated_day_is_ingested_exactly_once(isolated: Settings, tmp_path: Pa
         # The group owns every inbound partition, as the coordinator and the watchdog see it.
         state, owned = asyncio.run(group_assignment(isolated, isolated.app_id))
         assert state == "Stable"
-        assert owned >= {
-            TopicPartition(t, p)
-            for t in isolated.inbound_topics
-            for p in range(isolated.events_partitions)
-        }
+        assert owned >= set(inbound_partitions(isolated))
         total = len(isolated.inbound_topics) * isolated.events_partitions
         seen = f"is Stable: {total} inbound partitions assigned here, {total} of {total} owned"
         wait_until(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
@@ -62,6 +63,28 @@ def follower(consumer: Consumer, model: Model) -> ChangelogFollower:
     return f
 
 
+def exporter_with(
+    monkeypatch: pytest.MonkeyPatch,
+    first: ChangelogFollower,
+    replacement: Callable[[], ChangelogFollower],
+) -> service.Exporter:
+    """An exporter (no Kafka) following with ``first``; each reset follows with a new
+    ``replacement()``."""
+    exporter = service.Exporter.__new__(service.Exporter)
+    exporter.settings = SETTINGS
+    exporter.follower = first
+
+    async def reset_follower() -> None:
+        exporter.follower = replacement()
+
+    async def ensure_all_changelogs() -> None:
+        return None
+
+    monkeypatch.setattr(exporter, "reset_follower", reset_follower)
+    monkeypatch.setattr(exporter, "_ensure_all_changelogs", ensure_all_changelogs)
+    return exporter
+
+
 def test_a_follower_that_keeps_reading_is_never_called_stalled() -> None:
     model = Model()
     f = follower(Consumer(records=50), model)
@@ -89,22 +112,17 @@ def test_the_exporter_replaces_a_stalled_follower_and_finishes_the_catch_up(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     model = Model()
-    exporter = service.Exporter.__new__(service.Exporter)
-    exporter.settings = SETTINGS
-    exporter.follower = follower(Consumer(records=5), model)  # goes quiet at 5
     replaced: list[ChangelogFollower] = []
 
-    async def reset_follower() -> None:
-        exporter.follower = follower(Consumer(records=20), model)
-        exporter.follower.consumer.offset = 5  # type: ignore[union-attr]  # resumes at 5
-        replaced.append(exporter.follower)
+    def replacement() -> ChangelogFollower:
+        f = follower(Consumer(records=20), model)
+        f.consumer.offset = 5  # type: ignore[union-attr]  # resumes at 5
+        replaced.append(f)
+        return f
 
-    async def ensure_all_changelogs() -> None:
-        return None
-
+    first = follower(Consumer(records=5), model)  # goes quiet at 5
+    exporter = exporter_with(monkeypatch, first, replacement)
     monkeypatch.setattr(service, "FOLLOWER_STALL_S", 0.05)
-    monkeypatch.setattr(exporter, "reset_follower", reset_follower)
-    monkeypatch.setattr(exporter, "_ensure_all_changelogs", ensure_all_changelogs)
     read = asyncio.run(exporter._catch_up({(TOPIC, 0): 20}))
     assert len(replaced) == 1
     assert read == 15 and model.applied[-1] == 20
@@ -128,26 +146,21 @@ def test_the_exporter_replaces_a_follower_until_one_follows_every_partition(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     model = Model()
-    exporter = service.Exporter.__new__(service.Exporter)
-    exporter.settings = SETTINGS
-    exporter.follower = follower(Consumer(records=20), model)
-    exporter.follower.partitions = []
     starts: list[int] = []
 
-    async def reset_follower() -> None:
-        exporter.follower = follower(Consumer(records=20), model)
+    def replacement() -> ChangelogFollower:
+        f = follower(Consumer(records=20), model)
         if not starts:
-            exporter.follower.partitions = []  # the first replacement is incomplete too
-        starts.append(len(exporter.follower.partitions))
-
-    async def ensure_all_changelogs() -> None:
-        return None
+            f.partitions = []  # the first replacement is incomplete too
+        starts.append(len(f.partitions))
+        return f
 
     async def no_sleep(_: float) -> None:
         return None
 
-    monkeypatch.setattr(exporter, "reset_follower", reset_follower)
-    monkeypatch.setattr(exporter, "_ensure_all_changelogs", ensure_all_changelogs)
+    first = follower(Consumer(records=20), model)
+    first.partitions = []
+    exporter = exporter_with(monkeypatch, first, replacement)
     monkeypatch.setattr(service.asyncio, "sleep", no_sleep)
     assert asyncio.run(exporter._catch_up({(TOPIC, 0): 20})) == 20
     assert starts == [0, 1] and model.applied[-1] == 20
@@ -156,21 +169,14 @@ def test_the_exporter_replaces_a_follower_until_one_follows_every_partition(
 def test_the_exporter_gives_up_at_the_deadline_when_every_follower_stalls(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    exporter = service.Exporter.__new__(service.Exporter)
-    exporter.settings = SETTINGS
-    exporter.follower = follower(Consumer(records=0), Model())
     replaced: list[int] = []
 
-    async def reset_follower() -> None:
-        exporter.follower = follower(Consumer(records=0), Model())
+    def replacement() -> ChangelogFollower:
         replaced.append(1)
+        return follower(Consumer(records=0), Model())
 
-    async def ensure_all_changelogs() -> None:
-        return None
-
+    exporter = exporter_with(monkeypatch, follower(Consumer(records=0), Model()), replacement)
     monkeypatch.setattr(service, "FOLLOWER_STALL_S", 0.02)
-    monkeypatch.setattr(exporter, "reset_follower", reset_follower)
-    monkeypatch.setattr(exporter, "_ensure_all_changelogs", ensure_all_changelogs)
     with pytest.raises(TimeoutError):
         asyncio.run(exporter._catch_up({(TOPIC, 0): 20}, deadline=time.monotonic() + 0.3))
     assert replaced  # it tried fresh followers before giving up
