@@ -304,7 +304,7 @@ def main(size: str, runs: int, only: tuple[str, ...]) -> None:
     from bench.exportdb import build_readmodel
     from bench.recovery import recovery
 
-    base = Settings.from_env()
+    base = replace(Settings.from_env(), event_max_age_days=36_500)  # traffic dated 2026-11
     (ROOT / ".data").mkdir(exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="streamproc-bench-", dir=ROOT / ".data"))
     events = 500_000 if size == "full" else 3_000

@@ -11,6 +11,9 @@ mkdir -p "$demo_dir"
 export STREAMPROC_APP_ID=${STREAMPROC_APP_ID:-streamproc-demo-$seed}
 export STREAMPROC_TABLES_DIR=${STREAMPROC_TABLES_DIR:-$demo_dir/tables}
 export STREAMPROC_WORKER_ID=${STREAMPROC_WORKER_ID:-demo-worker-1}
+# The simulated day is dated 2026-11-02: widen the accepted event-time window so the demo
+# replays it whenever it runs (docs/operations.md, "out_of_range").
+export STREAMPROC_EVENT_MAX_AGE_DAYS=${STREAMPROC_EVENT_MAX_AGE_DAYS:-36500}
 
 echo "== 1. local Kafka broker"
 $sp kafka up

@@ -12,6 +12,11 @@ import orjson
 
 CONTRACT_VERSION: Final = 1
 MAX_EVENT_ID_LEN: Final = 128
+MAX_ID_LEN: Final = 256
+"""Longest id of any other kind (``*_id`` fields, actor ids): ids are keys, and keys are
+hashed, cached and written into every record that names them."""
+MAX_SHOWN: Final = 60
+"""Longest piece of a bad value quoted in a rejection reason."""
 
 
 class InvalidEvent(ValueError):
@@ -290,26 +295,48 @@ class _FieldError(Exception):
     """A field failed its check; the message names the field and the rule."""
 
 
+def shown(value: Any) -> str:
+    """A bad value as quoted in a reason: its repr, cut to ``MAX_SHOWN`` characters.
+
+    Containers are described, not printed (a 100,000-element list must not become a
+    689 KB reason, nor cost the time to render one).
+    """
+    if isinstance(value, list | dict):
+        return f"{_json_type(value)} of {len(value)} items"
+    text = repr(value[: MAX_SHOWN + 1] if isinstance(value, str) else value)
+    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 1] + "…"
+
+
+def _bounded_id(name: str, value: str) -> str:
+    if len(value) > MAX_ID_LEN and (name.endswith("_id") or name.endswith(".id")):
+        raise _FieldError(f"field {name!r} is longer than {MAX_ID_LEN} characters")
+    return value
+
+
 def _text(name: str, value: Any) -> str:
-    """A required, non-empty string."""
+    """A required, non-empty string (ids: at most ``MAX_ID_LEN`` characters)."""
     if not isinstance(value, str):
         raise _FieldError(f"field {name!r} must be a string, got {_json_type(value)}")
     if not value:
         raise _FieldError(f"field {name!r} must not be empty")
-    return value
+    return _bounded_id(name, value)
 
 
 def _nullable_text(name: str, value: Any) -> str | None:
-    """A string or null (an empty string is kept as it is)."""
-    if value is None or isinstance(value, str):
+    """A string or null (an empty string is kept as it is; ids at most ``MAX_ID_LEN``)."""
+    if value is None:
         return value
+    if isinstance(value, str):
+        return _bounded_id(name, value)
     raise _FieldError(f"field {name!r} must be a string or null, got {_json_type(value)}")
 
 
 def _enum(*allowed: str) -> _Check:
     def check(name: str, value: Any) -> str:
         if not isinstance(value, str) or value not in allowed:
-            raise _FieldError(f"field {name!r} must be one of {'|'.join(allowed)}, got {value!r}")
+            raise _FieldError(
+                f"field {name!r} must be one of {'|'.join(allowed)}, got {shown(value)}"
+            )
         return value
 
     return check
@@ -331,7 +358,7 @@ def _actor(*kinds: str) -> _Check:
 
 def _score(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
-        raise _FieldError(f"field {name!r} must be an integer 1..5, got {value!r}")
+        raise _FieldError(f"field {name!r} must be an integer 1..5, got {shown(value)}")
     return value
 
 
@@ -517,7 +544,8 @@ _STATUS_EXTRA: Final[Mapping[str, tuple[_Field, ...]]] = {
 }
 
 _RFC3339 = re.compile(
-    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})"
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?"
+    r"(?:[Zz]|[+-](?:[01]\d|2[0-3]):[0-5]\d)"
 )
 
 
@@ -528,7 +556,7 @@ def parse_timestamp(name: str, value: Any) -> datetime:
     if not _RFC3339.fullmatch(value):
         raise _FieldError(
             f"field {name!r} must be RFC 3339 with Z or an offset "
-            f"(e.g. 2026-11-20T14:03:11.250Z), got {value[:40]!r}"
+            f"(e.g. 2026-11-20T14:03:11.250Z; offsets -23:59..+23:59), got {shown(value)}"
         )
     try:
         parsed = datetime.fromisoformat(value)  # Python 3.11 reads a trailing "Z"
@@ -537,7 +565,10 @@ def parse_timestamp(name: str, value: Any) -> datetime:
             parsed = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
         except ValueError as exc:
             raise _FieldError(f"field {name!r} is not a valid time: {exc}") from None
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-01:00 is past the last representable UTC time
+        raise _FieldError(f"field {name!r} is outside the years 0001..9999 in UTC") from None
 
 
 def _epoch_ms(moment: datetime) -> int:
@@ -593,12 +624,14 @@ def parse_object(obj: Mapping[str, Any]) -> Event:
             raise _FieldError("field 'type' must be a string")
         spec = EVENT_TYPES.get(type_name)
         if spec is None:
-            raise _FieldError(f"unknown event type {type_name[:60]!r}")
+            raise _FieldError(f"unknown event type {shown(type_name)}")
         version = obj.get("v", CONTRACT_VERSION)
         if isinstance(version, bool) or not isinstance(version, int):
             raise _FieldError("field 'v' must be an integer")
         if version != CONTRACT_VERSION:
-            raise _FieldError(f"unsupported contract version v={version} (this service reads v1)")
+            raise _FieldError(
+                f"unsupported contract version v={shown(version)} (this service reads v1)"
+            )
         if "occurred_at" not in obj:
             raise _FieldError("missing required field 'occurred_at'")
         values: dict[str, Any] = {

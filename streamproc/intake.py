@@ -2,40 +2,122 @@
 
 from __future__ import annotations
 
+import hashlib
+import time
 from dataclasses import dataclass
 
 import orjson
 from aiokafka.partitioner import murmur2
 
-from streamproc.events import EVENT_TYPES, Event, InvalidEvent, parse_event
+from streamproc.events import EVENT_TYPES, Event, InvalidEvent, parse_event, shown
 from streamproc.settings import Settings
+
+MAX_REASON_CHARS = 300
+"""A dead letter's reason is one line of at most this many characters."""
 
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
-    """Why a record is dead-lettered: a category (``invalid``, ``misrouted``, ``late``) and a
-    one-line reason."""
+    """Why a record is dead-lettered: a category (``invalid``, ``misrouted``, ``late``,
+    ``out_of_range``, ``too_large``, ``unprocessable``) and a one-line reason."""
 
     category: str
     reason: str
 
+    @property
+    def bounded_reason(self) -> str:
+        """The reason as sent: one line, at most ``MAX_REASON_CHARS`` characters."""
+        line = " ".join(self.reason.split())
+        if len(line) > MAX_REASON_CHARS:
+            line = line[: MAX_REASON_CHARS - 1] + "…"
+        return line
+
+
+DEAD_LETTER_MAX_BYTES = 900_000
+"""Key + value + headers of a dead letter stay below this (the producer's limit is 1 MB)."""
+DEAD_LETTER_KEPT_BYTES = 65_536
+"""What is kept of a key or value that had to be cut to fit."""
+
+Header = tuple[str, bytes]
+
+
+def dead_letter(
+    rejection: Rejection,
+    topic: str,
+    partition: int,
+    offset: int,
+    key: bytes | None,
+    value: bytes | None,
+) -> tuple[bytes | None, bytes | None, list[Header]]:
+    """The dead letter of a rejected record: its key and value as received, the reason
+    and the source in headers.
+
+    A record that would not fit the producer's limit with its headers keeps the first
+    64 KiB of its key and value; ``truncated`` and each cut part's ``original_*_length``
+    and ``original_*_sha256`` say what it was, so the dead letter can always be sent.
+    """
+    headers: list[Header] = [
+        ("category", rejection.category.encode()),
+        ("reason", rejection.bounded_reason.encode()),
+        ("source_topic", topic.encode()),
+        ("source_partition", str(partition).encode()),
+        ("source_offset", str(offset).encode()),
+    ]
+    size = len(key or b"") + len(value or b"") + sum(len(n) + len(v) for n, v in headers)
+    if size <= DEAD_LETTER_MAX_BYTES:
+        return key, value, headers
+    cut: list[bytes | None] = []
+    for name, raw in (("key", key), ("value", value)):
+        if raw is not None and len(raw) > DEAD_LETTER_KEPT_BYTES:
+            headers.append((f"original_{name}_length", str(len(raw)).encode()))
+            headers.append((f"original_{name}_sha256", hashlib.sha256(raw).hexdigest().encode()))
+            raw = raw[:DEAD_LETTER_KEPT_BYTES]
+        cut.append(raw)
+    headers.append(("truncated", b"true"))
+    return cut[0], cut[1], headers
+
 
 _HASHES: dict[bytes, int] = {}
-_HASHES_MAX = 200_000
+_HASHES_MAX = 50_000
+_HASHED_KEY_MAX = 256
 
 
 def partition_for_key(key: bytes, partition_count: int) -> int:
     """The partition Kafka's default (murmur2) partitioner gives ``key``.
 
     aiokafka's murmur2 is pure Python (~5 µs); keys recur (a conversation has dozens of
-    events), so hashes are memoised, up to 200k keys at a time.
+    events), so hashes of keys up to 256 bytes are memoised, up to 50k keys at a time
+    (at most ~15 MB however hostile the keys).
     """
     hashed = _HASHES.get(key)
     if hashed is None:
-        if len(_HASHES) >= _HASHES_MAX:
-            _HASHES.clear()
-        hashed = _HASHES[key] = murmur2(key) & 0x7FFFFFFF
+        hashed = murmur2(key) & 0x7FFFFFFF
+        if len(key) <= _HASHED_KEY_MAX:
+            if len(_HASHES) >= _HASHES_MAX:
+                _HASHES.clear()
+            _HASHES[key] = hashed
     return hashed % partition_count
+
+
+def time_window_rejection(settings: Settings, event: Event, now_ms: int) -> Rejection | None:
+    """``out_of_range`` when the event's time is outside the accepted window:
+    ``event_max_age_days`` before ``now_ms`` up to ``event_max_future_s`` after it."""
+    t = event.occurred_at_ms
+    earliest = now_ms - settings.event_max_age_days * 86_400_000
+    latest = now_ms + settings.event_max_future_s * 1000
+    if earliest <= t <= latest:
+        return None
+    side = "older than" if t < earliest else "further ahead than"
+    limit = (
+        f"{settings.event_max_age_days} days (STREAMPROC_EVENT_MAX_AGE_DAYS)"
+        if t < earliest
+        else f"{settings.event_max_future_s} s (STREAMPROC_EVENT_MAX_FUTURE_S)"
+    )
+    return Rejection(
+        "out_of_range",
+        f"{event.type}: occurred_at {event.occurred_at.isoformat()} is {side} the accepted "
+        f"window of {limit} around the worker's clock",
+    )
 
 
 def admit_record(
@@ -45,16 +127,24 @@ def admit_record(
     key: bytes | None,
     value: bytes | None,
     partition_count: int,
+    now_ms: int | None = None,
 ) -> Event | Rejection:
     """Parse a record and check it sits where the contract puts it.
 
     Per-key state lives on the partition of its key, so an event with the wrong key, on
     the wrong topic or partition would split that state: it is rejected as ``misrouted``.
+    An event time outside the accepted window (``time_window_rejection``; ``now_ms``
+    defaults to the wall clock) is ``out_of_range``.
     """
     try:
         event = parse_event(value)
     except InvalidEvent as exc:
         return Rejection("invalid", exc.reason)
+    out_of_range = time_window_rejection(
+        settings, event, time.time_ns() // 1_000_000 if now_ms is None else now_ms
+    )
+    if out_of_range is not None:
+        return out_of_range
     spec = EVENT_TYPES[event.type]
     expected_topic = settings.topic_for_role(spec.topic)
     if topic != expected_topic:
@@ -63,16 +153,16 @@ def admit_record(
         )
     expected_key = event.key.encode()
     if key != expected_key:
-        shown = "none" if key is None else repr(key.decode(errors="replace")[:60])
+        got = "none" if key is None else shown(key.decode(errors="replace"))
         return Rejection(
             "misrouted",
-            f"{event.type} must be keyed by {spec.key_field} {event.key!r}, got {shown}",
+            f"{event.type} must be keyed by {spec.key_field} {shown(event.key)}, got {got}",
         )
     expected_partition = partition_for_key(expected_key, partition_count)
     if partition != expected_partition:
         return Rejection(
             "misrouted",
-            f"key {event.key!r} belongs on partition {expected_partition} of {partition_count}"
+            f"key {shown(event.key)} belongs on partition {expected_partition} of {partition_count}"
             f" (default murmur2 partitioner), arrived on {partition}",
         )
     return event

@@ -71,6 +71,16 @@ class Settings:
     lateness_s: int = 3600
     lock_max_s: int = 7200
     retention_days: int = 400
+    # The accepted event-time window, against the worker's clock: events older than
+    # ``event_max_age_days`` or more than ``event_max_future_s`` ahead are dead-lettered
+    # ``out_of_range`` (a year-9999 time would pin a directory record, make every later
+    # presence change late and break exports in some zones).
+    event_max_age_days: int = 400
+    event_max_future_s: int = 86_400
+    # The largest value any table record may take. An event whose application would write
+    # a larger record is dead-lettered ``too_large`` instead (a changelog record over
+    # Kafka's 1 MB limit would stop the worker on every restart).
+    max_record_bytes: int = 900_000
 
     @property
     def inbound_topics(self) -> tuple[str, ...]:

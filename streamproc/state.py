@@ -127,11 +127,31 @@ class BatchStores(Stores):
             _save(self.conversations, current.key, record)
         self.open_conversations.clear()
 
+    def check_sizes(self, max_record_bytes: int) -> None:
+        """Settle, then raise RecordTooLarge if any record the batch would write (key and
+        value) is larger than ``max_record_bytes``; nothing has been written then."""
+        self.settle()
+        for f in fields(Stores):
+            for key, value in cast(WriteBack, getattr(self, f.name)).pending.items():
+                if value is not None and len(key) + len(value) > max_record_bytes:
+                    raise RecordTooLarge(f.name, key, len(key) + len(value), max_record_bytes)
+
     def flush(self) -> int:
         """Settle the conversations, then write the batch's changes to the stores
         underneath; returns the writes."""
         self.settle()
         return sum(cast(WriteBack, getattr(self, f.name)).flush() for f in fields(Stores))
+
+
+class RecordTooLarge(Exception):
+    """Applying an event would write a table record larger than the configured bound."""
+
+    def __init__(self, table: str, key: bytes, size: int, limit: int) -> None:
+        shown_key = key[:60].decode(errors="replace")
+        super().__init__(
+            f"applying it would make {table} record {shown_key!r} {size:,} bytes, over the "
+            f"{limit:,}-byte bound (STREAMPROC_MAX_RECORD_BYTES)"
+        )
 
 
 @dataclass(frozen=True)

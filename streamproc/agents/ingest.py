@@ -10,16 +10,38 @@ import faust
 
 from streamproc import fastpath
 from streamproc.dedupe import Admission
+from streamproc.events import shown
 from streamproc.exits import EXIT_APPLY_FAILED, EXIT_SEND_FAILED, exit_worker
-from streamproc.intake import Rejection, admit_record, count_once
+from streamproc.intake import Rejection, admit_record, count_once, dead_letter
 from streamproc.retention import RetentionClock, sweep_partition
 from streamproc.settings import Settings
-from streamproc.state import BatchStores, Rules, Stores, apply_event
+from streamproc.state import BatchStores, RecordTooLarge, Rules, Stores, apply_event
 from streamproc.tables import PartitionView, Tables
 from streamproc.tables.writer import PartitionWriter
 from streamproc.writeback import WriteBack
 
 log = logging.getLogger(__name__)
+
+
+class Unappliable(Exception):
+    """A record whose admission or update failed (not the stores underneath)."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+class StoreFailed(Exception):
+    """Writing to the local stores failed: the worker must stop, no record is to blame."""
+
+
+def unprocessable(exc: Exception) -> Rejection:
+    """The dead-letter category and reason of an event whose update failed."""
+    if isinstance(exc, Unappliable):
+        exc = exc.cause
+    if isinstance(exc, RecordTooLarge):
+        return Rejection("too_large", str(exc))
+    return Rejection("unprocessable", f"applying it failed: {type(exc).__name__}: {exc}")
 
 
 def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[str, Any]:
@@ -44,34 +66,41 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
         partitions=settings.events_partitions,
     )
     stores = tables.stores
+    rejected = tables.rejections_by_partition
     partition_count = settings.events_partitions
 
     def reject(
-        message: Any, rejection: Rejection, rejections: MutableMapping[bytes, bytes]
+        message: Any,
+        rejection: Rejection,
+        rejections: MutableMapping[bytes, bytes],
+        dead_letters: list[tuple[Any, Rejection]] | None = None,
     ) -> None:
+        # Counted once per offset (count_once). The dead letter itself is sent at once on
+        # the per-message path, and after the batch's state on the batch path
+        # (``dead_letters``), so a batch that is re-run record by record sends each once.
+        counter_key = f"{message.topic}/{message.partition}/{rejection.category}".encode()
+        rejections[counter_key] = count_once(rejections.get(counter_key), message.offset)
+        if dead_letters is None:
+            send_dead_letter(message, rejection)
+        else:
+            dead_letters.append((message, rejection))
+
+    def send_dead_letter(message: Any, rejection: Rejection) -> None:
         # Buffered like the changelog writes: Faust flushes the producer before it commits
         # the source offset, so a dead letter is never lost. At-least-once: after a crash
         # the same record may be dead-lettered again (its source_topic/partition/offset
         # headers identify it); the counter counts it once.
-        deadletter.send_soon(
-            key=message.key,
-            value=message.value,
-            headers=[
-                ("category", rejection.category.encode()),
-                ("reason", rejection.reason.encode()),
-                ("source_topic", message.topic.encode()),
-                ("source_partition", str(message.partition).encode()),
-                ("source_offset", str(message.offset).encode()),
-            ],
-        )
-        counter_key = f"{message.topic}/{message.partition}/{rejection.category}".encode()
-        rejections[counter_key] = count_once(rejections.get(counter_key), message.offset)
+        key, value, headers = dead_letter(
+            rejection, message.topic, message.partition, message.offset, message.key,
+            message.value,
+        )  # fmt: skip
+        deadletter.send_soon(key=key, value=value, headers=headers)
         log.debug(
             "dead-lettered %s/%s@%s: %s",
             message.topic,
             message.partition,
             message.offset,
-            rejection.reason,
+            rejection.bounded_reason,
         )
 
     def process(
@@ -79,6 +108,7 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
         stores: Stores,
         rejections: MutableMapping[bytes, bytes],
         writer: PartitionWriter | None = None,
+        dead_letters: list[tuple[Any, Rejection]] | None = None,
     ) -> None:
         outcome = admit_record(
             settings,
@@ -89,20 +119,9 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
             partition_count,
         )
         if isinstance(outcome, Rejection):
-            reject(message, outcome, rejections)
+            reject(message, outcome, rejections, dead_letters)
             return
-        try:
-            admission = apply_event(stores, outcome, rules, message.offset)
-        except Exception:
-            # Never skip an event: Faust would ack it and move on. Stop the worker instead;
-            # it resumes from the last commit and the (idempotent) update runs again.
-            exit_worker(
-                log,
-                EXIT_APPLY_FAILED,
-                "applying %s failed; exiting to reprocess it",
-                outcome.event_id,
-                exc_info=True,
-            )
+        admission = apply_event(stores, outcome, rules, message.offset)
         if admission is Admission.LATE:
             reject(
                 message,
@@ -110,53 +129,129 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
                     "late",
                     f"late: occurred_at {outcome.occurred_at.isoformat()} is more than "
                     f"{settings.lateness_s} s behind the latest presence change of "
-                    f"{outcome.key!r}",
+                    f"{shown(outcome.key)}",
                 ),
                 rejections,
+                dead_letters,
             )
         # DUPLICATE: already applied; its records were re-written unchanged.
         cutoff = retention.cutoff_if_due(message.partition, outcome.occurred_at_ms)
         if cutoff is not None:
-            if isinstance(stores, BatchStores) and writer is not None:
-                # The sweep scans the tables themselves: write the batch so far first, and
-                # through the same writer, so that the changelog gets every write in order.
-                stores.flush()
+            if isinstance(stores, BatchStores):
+                stores.check_sizes(settings.max_record_bytes)  # before the sweep writes them
+            try:
+                sweep(message, cutoff, stores, writer, outcome.occurred_at_ms)
+            except Exception as exc:
+                raise StoreFailed(f"retention sweep of partition {message.partition}") from exc
+
+    def sweep(
+        message: Any,
+        cutoff: int,
+        stores: Stores,
+        writer: PartitionWriter | None,
+        occurred_at_ms: int,
+    ) -> None:
+        if isinstance(stores, BatchStores) and writer is not None:
+            # The sweep scans the tables themselves: write the batch so far first, and
+            # through the same writer, so that the changelog gets every write in order.
+            stores.flush()
+            writer.apply_local()
+        swept = sweep_partition(
+            tables.partition_stores(message.partition, writer),
+            message.partition,
+            partition_count,
+            cutoff,
+        )
+        if writer is not None:
+            writer.apply_local()  # the rest of the batch reads what the sweep deleted
+        retention.swept(message.partition, occurred_at_ms, swept)
+        log.info("retention: partition %s dropped %s keys", message.partition, swept.dropped)
+
+    def process_one(message: Any) -> None:
+        # The per-message path: a record whose update fails is dead-lettered
+        # (``unprocessable``), like one the batch path isolates.
+        rejections = tables.rejections_by_partition
+        try:
+            process(message, stores, rejections)
+        except Exception as exc:
+            log.exception("applying %s@%s failed", message.topic, message.offset)
+            reject(message, unprocessable(exc), rejections)
+
+    def run_batch(
+        records: Sequence[Any], writer: PartitionWriter, partition: int
+    ) -> list[tuple[Any, Rejection]]:
+        """Apply ``records`` as one batch (one write per touched key); returns the dead
+        letters to send. Raises if any record fails: nothing is written then (unless a
+        retention sweep ran, which writes the batch so far, as a restart would)."""
+        stores = BatchStores.over(tables.partition_stores(partition, writer), rules)
+        rejections = WriteBack(
+            PartitionView(tables.rejections_by_partition, partition, writer.writer(rejected))
+        )
+        dead_letters: list[tuple[Any, Rejection]] = []
+        try:
+            for record in records:
+                process(record, stores, rejections, writer, dead_letters)
+            stores.check_sizes(settings.max_record_bytes)
+        except StoreFailed:
+            raise
+        except Exception as exc:
+            raise Unappliable(exc) from exc
+        stores.flush()
+        rejections.flush()
+        writer.apply_local()
+        return dead_letters
+
+    def run_isolated(
+        records: Sequence[Any], writer: PartitionWriter, partition: int
+    ) -> list[tuple[Any, Rejection]]:
+        """Apply ``records`` one at a time after their batch failed: a record whose
+        update fails (or would write a record over the size bound) is dead-lettered
+        instead, with nothing of it written; every other record is applied."""
+        dead_letters: list[tuple[Any, Rejection]] = []
+        for record in records:
+            try:
+                dead_letters += run_batch([record], writer, partition)
+            except Unappliable as exc:
+                rejection = unprocessable(exc)
+                log.warning(
+                    "%s/%s@%s dead-lettered %s: %s",
+                    record.topic, record.partition, record.offset, rejection.category,
+                    rejection.bounded_reason,
+                )  # fmt: skip
+                rejections = WriteBack(PartitionView(rejected, partition, writer.writer(rejected)))
+                reject(record, rejection, rejections, dead_letters)
+                rejections.flush()
                 writer.apply_local()
-            sweep = sweep_partition(
-                tables.partition_stores(message.partition, writer),
-                message.partition,
-                partition_count,
-                cutoff,
-            )
-            if writer is not None:
-                writer.apply_local()  # the rest of the batch reads what the sweep deleted
-            retention.swept(message.partition, outcome.occurred_at_ms, sweep)
-            log.info("retention: partition %s dropped %s keys", message.partition, sweep.dropped)
+        return dead_letters
 
     def process_batch(records: Sequence[Any]) -> Awaitable[None]:
         # One partition's records of every inbound topic; one write per touched key
         # (fastpath: Faust's current event names the partition, so the local stores are
         # that partition's; PartitionWriter batches the changelog records).
         event, token = fastpath.handling(records[0])
+        partition = records[0].partition
+        writer = PartitionWriter(app, partition)
         try:
-            partition = records[0].partition
-            writer = PartitionWriter(app, partition)
-            stores = BatchStores.over(tables.partition_stores(partition, writer), rules)
-            rejected = tables.rejections_by_partition
-            rejections = WriteBack(PartitionView(rejected, partition, writer.writer(rejected)))
-            for record in records:
-                process(record, stores, rejections, writer)
-            stores.flush()
-            rejections.flush()
-            writer.apply_local()
+            try:
+                dead_letters = run_batch(records, writer, partition)
+            except Unappliable:
+                # A hostile record (or a bug it triggers) must not stop the partition: the
+                # batch runs again record by record and the failing one is dead-lettered.
+                log.warning(
+                    "a batch of partition %s failed; applying its %s records one by one",
+                    partition, len(records), exc_info=True,
+                )  # fmt: skip
+                dead_letters = run_isolated(records, writer, partition)
+            for message, rejection in dead_letters:
+                send_dead_letter(message, rejection)
         except Exception:
-            # As for one event: never ack a batch that was not fully written. Exit; the
-            # restarted worker reads the batch again (its updates are idempotent).
+            # Writing the batch failed (the local store, a sweep): never ack a batch that was
+            # not fully written. Exit; the restarted worker reads it again.
             exit_worker(
                 log,
                 EXIT_APPLY_FAILED,
-                "applying a batch of partition %s failed; exiting to reprocess it",
-                records[0].partition,
+                "writing a batch of partition %s failed; exiting to reprocess it",
+                partition,
                 exc_info=True,
             )
         finally:
@@ -191,7 +286,7 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
             # The per-message path (ingest_path=stream); with ingest_path=batch the agent
             # only subscribes the topic and fastpath hands its records over in batches.
             async for event in stream.events():
-                process(event.message, stores, tables.rejections_by_partition)
+                process_one(event.message)
 
         agents[topic_name] = app.agent(topic, name=f"ingest-{topic_name}", concurrency=1)(ingest)
     if settings.ingest_path == "batch":

@@ -18,7 +18,7 @@ from streamproc.simulate import SimulationConfig, simulate
 from streamproc.state import apply_event
 from tests.offline import RULES, new_stores
 
-SETTINGS = Settings()
+SETTINGS = Settings(event_max_age_days=36_500)  # fixtures dated 2026-11
 SEED_LINES = [
     line for line in simulate(SimulationConfig(seed=1, days=1, conversations=10, malformed=0.0))
 ]

@@ -10,7 +10,7 @@ from streamproc.events import Event
 from streamproc.intake import Rejection, admit_record, count_once, partition_for_key
 from streamproc.settings import Settings
 
-S = Settings()
+S = Settings(event_max_age_days=36_500)  # the fixtures are dated 2026-11
 LOCK = {
     "event_id": "e1",
     "type": "conversation.locked",
