@@ -10,6 +10,7 @@ from typing import Any, Final
 import orjson
 import sqlite_utils
 
+from streamproc.metrics.buckets import parse_activity_key
 from streamproc.metrics.conversation import ConversationFacts, fold
 from streamproc.metrics.directory import is_active
 from streamproc.metrics.message import content_of, tags_now
@@ -94,7 +95,7 @@ CREATE INDEX IF NOT EXISTS presence_intervals_day ON presence_intervals (agent_i
 CREATE INDEX IF NOT EXISTS presence_intervals_start ON presence_intervals (start);
 CREATE TABLE IF NOT EXISTS activity (partition INTEGER, dimension TEXT, entity TEXT,
     bucket INTEGER, conversation_id TEXT, contribution TEXT);
-CREATE INDEX IF NOT EXISTS activity_key ON activity (dimension, entity, bucket, partition);
+CREATE INDEX IF NOT EXISTS activity_key ON activity (dimension, entity, bucket, conversation_id);
 CREATE INDEX IF NOT EXISTS activity_bucket ON activity (dimension, bucket);
 CREATE VIEW IF NOT EXISTS activity_metrics AS
     SELECT a.dimension, a.entity, a.bucket, a.conversation_id, m.key AS metric,
@@ -310,22 +311,20 @@ class ReadModel:
         )
 
     def _apply_activity(self, key: str, record: dict[str, Any] | None) -> None:
-        partition, dimension, rest = key.split("|", 2)
-        entity, bucket = rest.rsplit("|", 1)
+        try:
+            partition, dimension, entity, bucket, conversation = parse_activity_key(key.encode())
+        except ValueError:
+            return  # a record of the state format before 2026-12 (one key per bucket)
         self.conn.execute(
             "DELETE FROM activity WHERE dimension = ? AND entity = ? AND bucket = ?"
-            " AND partition = ?",
-            (dimension, entity, int(bucket), int(partition)),
+            " AND conversation_id = ?",
+            (dimension, entity, bucket, conversation),
         )
         if record:
-            self.conn.executemany(
+            self.conn.execute(
                 "INSERT INTO activity VALUES (?,?,?,?,?,?)",
-                [
-                    (int(partition), dimension, entity, int(bucket), conversation,
-                     orjson.dumps(c).decode())
-                    for conversation, c in record.items()
-                ],
-            )  # fmt: skip
+                (partition, dimension, entity, bucket, conversation, orjson.dumps(record).decode()),
+            )
 
     def _apply_directory(self, key: str, record: dict[str, Any] | None) -> None:
         kind, entity_id = key.split("|", 1)

@@ -33,10 +33,10 @@ def sweep_partition(stores: Stores, partition: int, partitions: int, cutoff_ms: 
     doomed: list[tuple[Store, bytes]] = []
     kept: list[int] = []
     for key in list(stores.activity.keys()):
-        p, _dimension, rest = key.split(b"|", 2)
+        p, _dimension, start, _ids = key.split(b"|", 3)
         if int(p) != partition:
             continue
-        bucket = int(rest.rsplit(b"|", 1)[1])
+        bucket = int(start)
         if bucket < cutoff_ms:
             doomed.append((stores.activity, key))
         else:

@@ -12,7 +12,7 @@ import orjson
 from streamproc.dedupe import Admission
 from streamproc.events import EVENT_TYPES, Event, PresenceChanged
 from streamproc.intake import partition_for_key
-from streamproc.metrics.buckets import Contribution, contributions
+from streamproc.metrics.buckets import Contribution, activity_key, contributions
 from streamproc.metrics.conversation import LogEntry, fold, log_entry, order_key
 from streamproc.metrics.directory import apply_directory_event, directory_key
 from streamproc.metrics.message import apply_message_event, new_message
@@ -37,9 +37,9 @@ class Stores:
     - ``presence``: agent id → recent presence changes (metrics.presence)
     - ``presence_days``: ``agent|day-ms`` → ``{"agent", "day", "intervals"}``
     - ``directory``: ``kind|id`` → last-write-wins record (metrics.directory)
-    - ``activity``: ``partition|dimension|entity|bucket`` → {conversation id: contribution}
-      (metrics.buckets: 15-minute rolling aggregates per agent, team, virtual agent and
-      channel, topic/tag and channel, and contact)
+    - ``activity``: ``activity_key(partition, bucket, conversation)`` → one conversation's
+      contribution (metrics.buckets: 15-minute rolling aggregates per agent, team,
+      virtual agent and channel, topic/tag and channel, and contact)
     """
 
     conversations: Store
@@ -260,28 +260,23 @@ def _write_buckets(
     after: dict[str, Contribution],
     changed: bool,
 ) -> None:
-    """Put the conversation's contribution into each bucket record whose share changed.
+    """Write the conversation's contribution to each bucket whose share changed.
 
-    Bucket records are partition-local (``partition|dimension|entity|bucket``): every
-    partition keeps its own share of an agent's bucket and readers add them up, so that
-    no record is ever written from two partitions.
+    One record per (bucket, entity, conversation) (``activity_key``): a write costs one
+    contribution, not the bucket's whole population, and no record is ever written from
+    two partitions (a conversation lives on one).
     """
     for bucket in sorted(keys):
         new = after.get(bucket)
         if changed and before.get(bucket) == new:
             continue
-        key = f"{partition}|{bucket}".encode()
-        record = _load(store, key) or {}
-        if new is None:
-            record.pop(conversation_id, None)
-        else:
-            record[conversation_id] = new
-        if record:
-            store[key] = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
+        key = activity_key(partition, bucket, conversation_id)
+        if new is not None:
+            store[key] = orjson.dumps(new, option=orjson.OPT_SORT_KEYS)
         elif key in store:
             del store[key]  # a tombstone in the changelog
         elif not changed and hasattr(store, "tombstone"):
-            # Re-asserting: the local store already lost the bucket, but a crash may have
+            # Re-asserting: the local store already lost the record, but a crash may have
             # kept its deletion from the changelog.
             store.tombstone(key)
 

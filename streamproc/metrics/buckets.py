@@ -1,16 +1,20 @@
 """Rolling aggregates: what one conversation contributes to 15-minute event-time buckets.
 
-A bucket record holds, per dimension entity and bucket, each conversation's contribution
-(``{conversation_id: {metric: value}}``). Totals are sums over conversations; distinct
-counts (contacts helped, conversations with a handle session, tagged messages) are
-unions over them, so they stay exact across any set of buckets, and a conversation whose
-facts change (a late or reordered event) simply replaces its own entry.
+Each (bucket, dimension entity, conversation) contribution is a record of its own
+(``activity_key``: ``{metric: value}``), so a write costs the size of one conversation's
+contribution however many conversations share the bucket. Totals are sums over
+conversations; distinct counts (contacts helped, conversations with a handle session,
+tagged messages) are unions over them, so they stay exact across any set of buckets,
+and a conversation whose facts change (a late or reordered event) simply replaces its
+own records.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from typing import Any
+
+import orjson
 
 from streamproc.metrics.conversation import ConversationFacts
 
@@ -27,6 +31,32 @@ def bucket_of(t: int) -> int:
 def bucket_key(dimension: str, entity: str, t: int) -> str:
     """``dimension|entity|bucket-start-ms``; entity may itself contain ``|`` (va|channel)."""
     return f"{dimension}|{entity}|{bucket_of(t)}"
+
+
+def activity_key(partition: int, bucket: str, conversation_id: str) -> bytes:
+    """The record of one conversation's contribution to one bucket (``bucket_key``):
+    ``partition|dimension|bucket-ms|["entity","conversation"]``.
+
+    The ids go last, as a JSON array, so that no id content can make two records share a
+    key; the partition prefix keeps a partition's keys apart in shared stores.
+    """
+    dimension, rest = bucket.split("|", 1)
+    entity, start = rest.rsplit("|", 1)
+    ids = orjson.dumps([entity, conversation_id]).decode()
+    return f"{partition}|{dimension}|{start}|{ids}".encode()
+
+
+def parse_activity_key(key: bytes) -> tuple[int, str, str, int, str]:
+    """``(partition, dimension, entity, bucket start ms, conversation id)`` of an
+    ``activity_key``; ValueError for anything else."""
+    try:
+        partition, dimension, start, ids = key.split(b"|", 3)
+        entity, conversation_id = orjson.loads(ids)
+        if isinstance(entity, str) and isinstance(conversation_id, str):
+            return int(partition), dimension.decode(), entity, int(start), conversation_id
+    except (ValueError, TypeError):
+        pass
+    raise ValueError(f"not an activity key: {key[:80]!r}")
 
 
 def team_entity(team_id: str | None, agent_id: str | None) -> str | None:

@@ -9,7 +9,13 @@ import orjson
 import pytest
 
 from streamproc.events import InvalidEvent, parse_event
-from streamproc.metrics.buckets import BUCKET_MS, bucket_of
+from streamproc.metrics.buckets import (
+    BUCKET_MS,
+    activity_key,
+    bucket_key,
+    bucket_of,
+    parse_activity_key,
+)
 from streamproc.simulate import SimulationConfig, simulate
 from tests.offline import ingest, load_model
 
@@ -39,7 +45,7 @@ def test_buckets_do_not_depend_on_arrival_order_or_duplicates(seed: int) -> None
     arrived, _ = ingest(lines)
     ordered, _ = ingest(valid_sorted_unique(lines))
     assert arrived.activity == ordered.activity
-    assert all(int(k.rsplit(b"|", 1)[1]) % BUCKET_MS == 0 for k in arrived.activity)
+    assert all(parse_activity_key(k)[3] % BUCKET_MS == 0 for k in arrived.activity)
 
 
 @pytest.mark.parametrize("seed", [3, 9])
@@ -50,16 +56,14 @@ def test_agent_buckets_sum_to_the_facts(seed: int, tmp_path: Path) -> None:
     from_buckets: Counter[tuple[str, str]] = Counter()
     contacts: dict[str, set[str]] = {}
     for key, raw in stores.activity.items():
-        _partition, dimension, rest = key.decode().split("|", 2)
-        entity = rest.rsplit("|", 1)[0]
+        _partition, dimension, entity, _bucket, _conversation = parse_activity_key(key)
         if dimension != "agent":
             continue
-        for contribution in orjson.loads(raw).values():
-            for metric, value in contribution.items():
-                if metric == "contacts":
-                    contacts.setdefault(entity, set()).update(value)
-                else:
-                    from_buckets[(entity, metric)] += value
+        for metric, value in orjson.loads(raw).items():
+            if metric == "contacts":
+                contacts.setdefault(entity, set()).update(value)
+            else:
+                from_buckets[(entity, metric)] += value
     from_facts: Counter[tuple[str, str]] = Counter()
     for agent, replied, own, duration in model.conn.execute(
         "SELECT agent_id, replied, own_status_end, end_t - start FROM sessions"
@@ -90,3 +94,28 @@ def test_agent_buckets_sum_to_the_facts(seed: int, tmp_path: Path) -> None:
         )
     )
     assert {a: len(c) for a, c in contacts.items()} == helped
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (("va", "a|b", "c"), ("va", "a", "b|c")),  # entity and conversation ids with |
+        (("agent", "x", 'c"]'), ("agent", 'x", "c', "]")),  # JSON-looking ids
+        (("agent", "\U0001d11e", "c"), ("agent", "\uffff", "c")),  # beyond U+FFFF
+    ],
+)
+def test_activity_keys_never_collide(
+    first: tuple[str, str, str], second: tuple[str, str, str]
+) -> None:
+    keys = []
+    for dimension, entity, conversation in (first, second):
+        key = activity_key(3, bucket_key(dimension, entity, 1_800_000), conversation)
+        assert parse_activity_key(key) == (3, dimension, entity, 1_800_000, conversation)
+        keys.append(key)
+    assert keys[0] != keys[1]
+
+
+@pytest.mark.parametrize("key", [b"3|agent|a|900000", b"", b"x|y|z|[1,2]", b"1|a|2|[1,2]"])
+def test_other_keys_are_not_activity_keys(key: bytes) -> None:
+    with pytest.raises(ValueError, match="not an activity key"):
+        parse_activity_key(key)

@@ -162,4 +162,4 @@ def test_re_asserting_an_empty_bucket_writes_its_tombstone(changed: bool, tombst
     batch = WriteBack(store)
     _write_buckets(batch, 3, "conv-1", {"agent|a1|0"}, {}, {}, changed)
     batch.flush()
-    assert store.writes == [(b"3|agent|a1|0", None)] * tombstones
+    assert store.writes == [(b'3|agent|0|["a1","conv-1"]', None)] * tombstones
