@@ -33,7 +33,7 @@ class CountingStore(dict[bytes, bytes]):
 
 
 def stores() -> Stores:
-    return Stores(*(CountingStore() for _ in range(6)))  # type: ignore[arg-type]
+    return Stores(*(CountingStore() for _ in range(6)))
 
 
 def written(s: Stores) -> int:

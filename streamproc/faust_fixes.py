@@ -117,8 +117,31 @@ def _new_offset(self: Consumer, tp: TP) -> int | None:
     return int(batch[-1]) + 1
 
 
+WRITTEN_FOR = {"faust-streaming": "0.15.3", "aiokafka": "0.14.0"}
+"""The library versions whose internals these fixes (and fastpath, kafka_fixes) replace."""
+
+
+def check_versions(installed: dict[str, str] | None = None) -> None:
+    """Fail loudly when an installed library is not the version the fixes were written
+    for: a patched private method that moved would otherwise fail silently."""
+    from importlib.metadata import version
+
+    found = installed or {name: version(name) for name in WRITTEN_FOR}
+    wrong = {n: v for n, v in found.items() if WRITTEN_FOR.get(n) not in (None, v)}
+    if wrong:
+        raise RuntimeError(
+            "streamproc patches library internals written for "
+            + ", ".join(f"{n}=={v}" for n, v in WRITTEN_FOR.items())
+            + "; installed: "
+            + ", ".join(f"{n}=={v}" for n, v in wrong.items())
+            + ". Install the pinned versions (pip install -e .) or port streamproc/faust_fixes.py,"
+            " fastpath.py and kafka_fixes.py to the new ones."
+        )
+
+
 def apply() -> None:
-    """Install the fixes (idempotent)."""
+    """Install the fixes (idempotent), after checking the library versions."""
+    check_versions()
     ProducerBuffer._send_pending = _send_pending_counted  # type: ignore[method-assign]
     ProducerBuffer.flush = _flush_completely  # type: ignore[method-assign]
     Consumer.perform_seek = _perform_seek  # type: ignore[method-assign]

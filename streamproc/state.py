@@ -234,20 +234,21 @@ def _add_entry(log: list[LogEntry], entry: LogEntry, ids: set[str] | None = None
     return True
 
 
-_FACTS_CACHE: dict[str, tuple[tuple[str, ...], dict[str, Contribution]]] = {}
+_FACTS_CACHE: dict[tuple[str, int], tuple[tuple[str, ...], dict[str, Contribution]]] = {}
 _FACTS_CACHE_SIZE = 50_000
 
 
 def _contributions(conversation_id: str, log: list[LogEntry], rules: Rules) -> dict[str, Any]:
     """Bucket contributions of a conversation's log (a pure function, memoised per log)."""
     signature = tuple(e["id"] for e in log)
-    cached = _FACTS_CACHE.get(conversation_id)
+    cache_key = (conversation_id, rules.lock_max_ms)  # the fold depends on both
+    cached = _FACTS_CACHE.get(cache_key)
     if cached is not None and cached[0] == signature:
         return cached[1]
     result = contributions(fold(conversation_id, log, rules.lock_max_ms))
     if len(_FACTS_CACHE) >= _FACTS_CACHE_SIZE:
         _FACTS_CACHE.clear()
-    _FACTS_CACHE[conversation_id] = (signature, result)
+    _FACTS_CACHE[cache_key] = (signature, result)
     return result
 
 

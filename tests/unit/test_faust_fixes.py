@@ -204,3 +204,25 @@ def test_the_leader_waits_at_most_half_its_session_and_rebalance_timeouts(
 ) -> None:
     leader = Leader(RestartingBroker({}, 0), session_ms, rebalance_ms)
     assert kafka_fixes.assignment_wait_s(leader) == wait_s
+
+
+@pytest.mark.parametrize(
+    ("installed", "ok"),
+    [
+        ({"faust-streaming": "0.15.3", "aiokafka": "0.14.0"}, True),
+        ({"faust-streaming": "0.15.4", "aiokafka": "0.14.0"}, False),
+        ({"faust-streaming": "0.15.3", "aiokafka": "0.12.0"}, False),
+    ],
+)
+def test_the_fixes_refuse_library_versions_they_were_not_written_for(
+    installed: dict[str, str], ok: bool
+) -> None:
+    if ok:
+        faust_fixes.check_versions(installed)
+    else:
+        with pytest.raises(RuntimeError, match="patches library internals"):
+            faust_fixes.check_versions(installed)
+
+
+def test_the_installed_versions_are_the_pinned_ones() -> None:
+    faust_fixes.check_versions()
