@@ -26,6 +26,10 @@ NASTY = [
     None, "", "plain", "a,b", 'say "hi"', "line\nbreak", "cr\rhere", "=1+2", "+33", "-5",
     "@home", "\tx", "\rx", "'quoted'", "ñandú, señor", "emoji 🎉", "|pipe|", "back\\slash",
     ",", '"', "a\r\nb", "-", "tag-1", "x" * 300,
+    # hostile: formula starts behind whitespace or invisible characters, list separators
+    " =1", "\u00a0=1", "\ufeff@x", "\u200b+1", "\u3000-1", "\u2028=1", "\n=x", " \t=1",
+    "\uff1d1", "é=", "\U0001f600=", "\u200b", " ", "a|b", "a\\|b", "\\", "|", "\\|",
+    "\U00010400|\U0010fffd",
 ]  # fmt: skip
 ZONES = ["UTC", "America/New_York", "Europe/London", "Asia/Kolkata", "Australia/Lord_Howe"]
 
@@ -123,7 +127,8 @@ def nasty_model(path: Path, seed: int) -> ReadModel:
         base = rng.choice([-157_766_400_000, 0, 1_793_577_600_000, 4_102_444_800_000])
         return base + rng.randrange(-400 * 86_400_000, 400 * 86_400_000)
 
-    ids = ["a", "b", "c,d", '"e"', "=f", "-g", "h|i", "ñ", "", "unknown"]
+    ids = ["a", "b", "c,d", '"e"', "=f", "-g", "h|i", "ñ", "", " =j", "\ufeff+k", "l\\|m",
+           "|", "\U00010400", "unknown"]  # fmt: skip
     directory = []
     for kind in ("channel", "contact", "agent", "team", "tag", "topic"):
         for entity in ids[:-1]:
