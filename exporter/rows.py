@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from exporter.readmodel import ATTRIBUTES_OF_CONTACT
 from exporter.request import ExportRequest
 from exporter.sqlcsv import SQL_EXPORTS, SqlRows
 
@@ -621,8 +622,7 @@ def contacts(ctx: Context) -> Iterator[Row]:
             for x in (
                 d.lu("contact", contact),
                 *(lu for (lu,) in ctx.conn.execute(
-                    "SELECT max(lu) FROM directory WHERE kind = 'attribute' AND id >= ? AND id < ?",
-                    (contact + "|", contact + "|\uffff"),
+                    ATTRIBUTES_OF_CONTACT.format(columns="max(lu)"), (contact,)
                 )),
                 *(lu for (lu,) in ctx.conn.execute(
                     "SELECT max(m.lu) FROM messages m JOIN conversations c"
@@ -796,10 +796,7 @@ def contact_attributes(ctx: Context) -> Iterator[Row]:
         if contact is not None
     )
     for contact in contact_ids:
-        attributes = ctx.conn.execute(
-            "SELECT fields FROM directory WHERE kind = 'attribute' AND id >= ? AND id < ?",
-            (contact + "|", contact + "|\uffff"),
-        )
+        attributes = ctx.conn.execute(ATTRIBUTES_OF_CONTACT.format(columns="fields"), (contact,))
         for fields in sorted(
             (orjson.loads(f) for (f,) in attributes), key=lambda f: f["attribute_id"]
         ):

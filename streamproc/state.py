@@ -9,6 +9,7 @@ from typing import Any, cast
 
 import orjson
 
+from streamproc import keys as tablekeys
 from streamproc.dedupe import Admission
 from streamproc.events import EVENT_TYPES, Event, PresenceChanged
 from streamproc.intake import partition_for_key
@@ -250,7 +251,7 @@ def _write_buckets(
         new = after.get(bucket)
         if changed and before.get(bucket) == new:
             continue
-        key = f"{partition}|{bucket}".encode()
+        key = tablekeys.activity_key(partition, bucket)
         record = _load(store, key) or {}
         if new is None:
             record.pop(conversation_id, None)
@@ -284,7 +285,7 @@ def _apply_presence(
 
 def _write_days(stores: Stores, agent_id: str, rewrite: Rewrite) -> None:
     for day in rewrite.days:
-        key = f"{agent_id}|{day}".encode()
+        key = tablekeys.presence_day_key(agent_id, day)
         record = _load(stores.presence_days, key) or {
             "agent": agent_id,
             "day": day,
@@ -296,7 +297,7 @@ def _write_days(stores: Stores, agent_id: str, rewrite: Rewrite) -> None:
 
 def _apply_directory(stores: Stores, event: Event) -> Admission:
     kind, entity_id = directory_key(event)
-    key = f"{kind}|{entity_id}".encode()
+    key = tablekeys.directory_key(kind, entity_id)
     before = _load(stores.directory, key)
     after = apply_directory_event(before, event)
     _save(stores.directory, key, after)
