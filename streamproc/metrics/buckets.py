@@ -97,7 +97,8 @@ def contributions(facts: ConversationFacts) -> dict[str, Contribution]:
             add(bucket_key("va", keys.entity(r.actor_id, channel), r.t), "resolved")
     for q in facts.queue_entries:
         if q.started_by == "VA_HANDED_OVER_CONVERSATION" and q.actor_kind == "VIRTUAL_AGENT":
-            key = bucket_key("va", keys.entity(q.actor_id, channel), q.t)
+            # (an actor without id was written "None" before: kept, so keys stay the same)
+            key = bucket_key("va", keys.entity(str(q.actor_id), channel), q.t)
             add(key, "handovers")
             if q.handover_reason == "ERROR":
                 add(key, "handover_errors")
