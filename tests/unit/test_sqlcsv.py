@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import random
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -232,3 +233,24 @@ def test_a_directory_value_of_another_type_takes_the_general_path(tmp_path: Path
     rows = BUILDERS["messages"](context)
     assert isinstance(rows, SqlRows)
     assert rows.write_records(io.BytesIO().write, request.spec, request.tz) is None
+
+
+@pytest.mark.parametrize("export_type", list(SQL_EXPORTS))
+def test_a_thousand_hostile_channel_ids_are_one_parameter_and_give_the_same_bytes(
+    tmp_path: Path, export_type: str
+) -> None:
+    """The channel filter binds one JSON array (json_each): 1,000 ids (the request limit),
+    among them ids with separators, quotes and astral characters, cost no more than a few
+    and filter the same on both paths."""
+    model = nasty_model(tmp_path / "channels.sqlite", 6)
+    hostile = ["c,d", '"e"', "h|i", "l\\|m", "|", "\U00010400", " =j"]
+    channels = hostile + [f"filler-{i}" for i in range(1000 - len(hostile))]
+    variant = {"from": "2026-01-01", "to": "2026-12-31", "channels": channels}
+    started = time.monotonic()
+    fast, general, ran = both(model, request_for(export_type, **variant))
+    assert time.monotonic() - started < 10
+    assert ran and fast == general
+    few, _, _ = both(model, request_for(export_type, **{**variant, "channels": hostile}))
+    assert few == fast  # the fillers match nothing
+    everything, _, _ = both(model, request_for(export_type, **{**variant, "channels": []}))
+    assert everything.count(b"\r\n") > fast.count(b"\r\n") > 1  # filtered, not empty
