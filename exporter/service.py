@@ -276,11 +276,7 @@ async def publish(producer: AIOKafkaProducer, topic: str, result: dict[str, Any]
     except Exception as exc:
         log.warning("could not publish the result of %r: %s", result.get("request_id"), exc)
         reason = one_line(f"the result could not be published: {type(exc).__name__}: {exc}")
-    small = {
-        "request_id": result.get("request_id"),
-        "export_type": result.get("export_type"),
-        "started_at": result.get("started_at"),
-    }
+    small = {**echo_fields(result), "started_at": result.get("started_at")}  # (bounded)
     try:
         value, key = result_message(failed(small, reason))
         await producer.send_and_wait(topic, value=value, key=key)
