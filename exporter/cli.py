@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
+import hashlib
+import os
 import time
 import uuid
 from pathlib import Path
@@ -113,11 +114,52 @@ def export_command(
         f"as of {result['as_of']}",
         err=True,
     )
-    if out is not None:
-        shutil.copyfile(result["path"], out)
-        click.echo(str(out))
-    else:
-        click.echo(result["path"])
+    path = verified_export(result, settings.exports_dir, out)
+    click.echo(str(out if out is not None else path))
+
+
+def verified_export(result: dict[str, Any], exports_dir: Path, out: Path | None) -> Path:
+    """The CSV a ``succeeded`` result names, checked: it must be a file inside
+    ``exports_dir`` whose size and SHA-256 are the result's ``bytes`` and ``sha256``.
+    With ``out`` the bytes are copied there as they are hashed (written to
+    ``out.partial`` first, renamed only when they match). Raises ClickException saying
+    what did not match."""
+    named = result.get("path")
+    if not isinstance(named, str) or not named:
+        raise click.ClickException("the exporter's result names no CSV path")
+    root = exports_dir.resolve()
+    path = Path(named).resolve()
+    if not path.is_relative_to(root) or path == root:
+        raise click.ClickException(
+            f"refusing the result's path {named!r}: it is not inside the export directory"
+            f" {root} (STREAMPROC_EXPORT_DIR); is this exporter using another directory?"
+        )
+    if not path.is_file():
+        raise click.ClickException(f"the exported CSV {path} does not exist (or is not a file)")
+    digest = hashlib.sha256()
+    size = 0
+    partial = None if out is None else out.with_name(out.name + ".partial")
+    try:
+        with contextlib.ExitStack() as files:
+            source = files.enter_context(path.open("rb"))
+            sink = None if partial is None else files.enter_context(partial.open("wb"))
+            while chunk := source.read(1024 * 1024):
+                digest.update(chunk)
+                size += len(chunk)
+                if sink is not None:
+                    sink.write(chunk)
+        if digest.hexdigest() != result.get("sha256") or size != result.get("bytes"):
+            raise click.ClickException(
+                f"the CSV {path} does not match the exporter's result (sha256"
+                f" {digest.hexdigest()}, {size} bytes; the result says {result.get('sha256')},"
+                f" {result.get('bytes')} bytes): it changed since; run the export again"
+            )
+        if partial is not None and out is not None:
+            os.replace(partial, out)
+    finally:
+        if partial is not None:
+            partial.unlink(missing_ok=True)
+    return path
 
 
 async def _request_and_wait(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,6 +15,14 @@ from exporter.schema import ExportSpec, Kind
 
 #: Text cells starting with one of these get a leading ``'`` (spreadsheet formula injection).
 INJECTION_PREFIXES: Final = ("=", "+", "-", "@", "\t", "\r")
+#: Formula starts found after the skipped leading characters (ASCII and full-width forms).
+FORMULA_STARTS: Final = frozenset("=+-@\uff1d\uff0b\uff0d\uff20")
+#: Unicode categories of the leading characters the guard looks past (spreadsheets may
+#: ignore them): space and line/paragraph separators, control and format characters
+#: (NBSP, BOM, zero-width space, bidi marks, ...).
+SKIPPED_CATEGORIES: Final = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf"})
+#: Separator of list items; an item's own ``\\`` and ``|`` are escaped with ``\\``.
+LIST_SEPARATOR: Final = "|"
 #: Bytes accumulated before they are handed to the output stream.
 FLUSH_BYTES: Final = 64 * 1024
 
@@ -36,8 +45,58 @@ def _exact(kind: Kind, value: Any) -> Fraction:
     return Fraction(value)
 
 
+def needs_guard(text: str) -> bool:
+    """Whether a text cell gets the leading ``'``: it starts with tab or CR, or its first
+    character that is not whitespace or invisible (SKIPPED_CATEGORIES) is one of
+    ``= + - @`` (or their full-width forms)."""
+    if not text:
+        return False
+    first = text[0]
+    if "!" <= first <= "~":  # printable ASCII (the common case)
+        return first in "=+-@"
+    if first in "\t\r":
+        return True
+    for char in text:
+        if unicodedata.category(char) not in SKIPPED_CATEGORIES:
+            return char in FORMULA_STARTS
+    return False
+
+
 def _guard(text: str) -> str:
-    return "'" + text if text.startswith(INJECTION_PREFIXES) else text
+    return "'" + text if needs_guard(text) else text
+
+
+def escape_item(item: str) -> str:
+    r"""A list item as written in its cell: ``\`` -> ``\\``, ``|`` -> ``\|``."""
+    if "\\" in item or "|" in item:
+        return item.replace("\\", "\\\\").replace("|", "\\|")
+    return item
+
+
+def join_list(items: Iterable[str]) -> str:
+    """A list cell's text before the guard: escaped items joined by ``|``."""
+    return LIST_SEPARATOR.join(escape_item(item) for item in items)
+
+
+def split_list(text: str) -> list[str]:
+    """The items of a list cell's text (the inverse of ``join_list``, guard removed
+    first by the caller); the empty text is the empty list."""
+    if not text:
+        return []
+    items, current, escaped = [], [], False
+    for char in text:
+        if escaped:
+            current.append(char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == LIST_SEPARATOR:
+            items.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    items.append("".join(current))
+    return items
 
 
 def format_cell(kind: Kind, value: Any, tz: ZoneInfo) -> str:
@@ -46,7 +105,8 @@ def format_cell(kind: Kind, value: Any, tz: ZoneInfo) -> str:
     TEXT str (injection-guarded); TIMESTAMP aware datetime, written in ``tz`` as
     ``YYYY-MM-DD HH:MM:SS`` (sub-seconds truncated); SECONDS int or Fraction of
     *milliseconds* -> whole seconds, half up; COUNT int; DECIMAL2 int or Fraction -> two
-    decimals, half up; LIST sequence of str joined with ``|`` (injection-guarded); BOOL
+    decimals, half up; LIST sequence of str, each with ``\\`` and ``|`` escaped by a
+    ``\\``, joined with ``|`` (injection-guarded); BOOL
     ``true``/``false``. A value of the wrong type (or a naive datetime) raises.
     """
     if value is None:
@@ -79,7 +139,7 @@ def format_cell(kind: Kind, value: Any, tz: ZoneInfo) -> str:
         for item in value:
             if not isinstance(item, str):
                 raise TypeError(f"list cell items must be str, got {type(item).__name__}")
-        return _guard("|".join(value))
+        return _guard(join_list(value))
     if kind is Kind.BOOL:
         if not isinstance(value, bool):
             raise TypeError(f"bool cell needs a bool, got {type(value).__name__}")
@@ -155,7 +215,7 @@ def _fast_formatter(kind: Kind, tz: ZoneInfo) -> Callable[[Any], str]:
 
         def text(value: Any) -> str:
             if type(value) is str:
-                return "'" + value if value.startswith(INJECTION_PREFIXES) else value
+                return "'" + value if needs_guard(value) else value
             return "" if value is None else general(value)
 
         return text

@@ -10,7 +10,7 @@ from typing import Any, Final
 import orjson
 import sqlite_utils
 
-from streamproc.metrics.buckets import parse_activity_key
+from streamproc import keys as tablekeys
 from streamproc.metrics.conversation import ConversationFacts, fold
 from streamproc.metrics.directory import is_active
 from streamproc.metrics.message import content_of, tags_now
@@ -104,7 +104,17 @@ CREATE VIEW IF NOT EXISTS activity_metrics AS
 CREATE TABLE IF NOT EXISTS export_results (request_id TEXT PRIMARY KEY, result TEXT);
 CREATE TABLE IF NOT EXISTS directory (kind TEXT, id TEXT, fields TEXT, active INTEGER,
     lu INTEGER, PRIMARY KEY (kind, id));
+CREATE INDEX IF NOT EXISTS directory_attribute_contact
+    ON directory (json_extract(fields, '$.contact_profile_id')) WHERE kind = 'attribute';
 """
+
+ATTRIBUTES_OF_CONTACT: Final = (
+    "SELECT {columns} FROM directory WHERE kind = 'attribute'"
+    " AND json_extract(fields, '$.contact_profile_id') = ?"
+)
+"""The directory rows of one contact's attributes (by equality on the contact id, which
+the record's fields hold, through the ``directory_attribute_contact`` index): a prefix
+range on the ``contact|attribute`` id would mix contact ``a|b`` into contact ``a``."""
 
 NUL_TEXTS: Final = "nul_texts"
 """Keys of the ``conversations``/``messages`` rows holding a text with a NUL character
@@ -299,7 +309,7 @@ class ReadModel:
         self._note_nul_texts("messages", message_id, row)
 
     def _apply_presence_day(self, key: str, record: dict[str, Any] | None) -> None:
-        agent_id, day = key.rsplit("|", 1)
+        agent_id, day = tablekeys.parse_presence_day_key(key)
         self.conn.execute(
             "DELETE FROM presence_intervals WHERE agent_id = ? AND day = ?", (agent_id, int(day))
         )
@@ -312,7 +322,7 @@ class ReadModel:
 
     def _apply_activity(self, key: str, record: dict[str, Any] | None) -> None:
         try:
-            partition, dimension, entity, bucket, conversation = parse_activity_key(key.encode())
+            partition, dimension, entity, bucket, conversation = tablekeys.parse_activity_key(key)
         except ValueError:
             return  # a record of the state format before 2026-12 (one key per bucket)
         self.conn.execute(
@@ -327,7 +337,7 @@ class ReadModel:
             )
 
     def _apply_directory(self, key: str, record: dict[str, Any] | None) -> None:
-        kind, entity_id = key.split("|", 1)
+        kind, entity_id = tablekeys.parse_directory_key(key)
         if record is None:
             self.conn.execute("DELETE FROM directory WHERE kind = ? AND id = ?", (kind, entity_id))
             return

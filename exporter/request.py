@@ -3,16 +3,31 @@
 from __future__ import annotations
 
 import re
+import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import orjson
+
 from exporter.schema import EXPORTS, LOCALES, ExportSpec
 
 MAX_REQUEST_ID_LEN: Final = 200
 MAX_RANGE_DAYS: Final = 400
+#: Channel ids a request may name (more: a failed result; bound as one JSON array).
+MAX_CHANNELS: Final = 1000
+#: Characters of one channel id in a request.
+MAX_CHANNEL_ID_LEN: Final = 256
+#: Bytes of one request message (a larger one is refused before it is decoded).
+MAX_REQUEST_BYTES: Final = 1024 * 1024
+#: Characters of a time zone name (the longest IANA name has 32).
+MAX_TIMEZONE_LEN: Final = 64
+#: Characters of a request field echoed into a result that did not validate it.
+MAX_ECHO_LEN: Final = 64
+#: Characters of a failed result's ``error``.
+MAX_REASON_LEN: Final = 500
 DEFAULT_TIMEZONE: Final = "UTC"
 DEFAULT_LOCALE: Final = "en"
 
@@ -24,7 +39,8 @@ _TZ_NAME = re.compile(r"[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+)*")
 _HOST_DEPENDENT: Final = frozenset({"localtime", "posixrules"})
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 _DATETIME = re.compile(
-    r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})", re.ASCII
+    r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(\.\d+)?([Zz]|[+-](?:[01]\d|2[0-3]):[0-5]\d)",
+    re.ASCII,
 )
 
 
@@ -55,9 +71,70 @@ class ExportRequest:
         return EXPORTS[self.export_type]
 
 
+_SHOW = reprlib.Repr()
+_SHOW.maxlevel, _SHOW.maxdict, _SHOW.maxlist = 2, 3, 3
+_SHOW.maxstring, _SHOW.maxlong, _SHOW.maxother = 60, 40, 60
+
+
 def _show(value: Any, limit: int = 60) -> str:
-    text = repr(value)
+    # reprlib: bounded work and size whatever the value (a huge string or deep list).
+    try:
+        text = one_line(_SHOW.repr(value), limit * 2)
+    except ValueError:  # e.g. an int of more digits than str() allows
+        text = f"a {type(value).__name__}"
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def one_line(text: str, limit: int = MAX_REASON_LEN) -> str:
+    """``text`` on one line (control characters as spaces), at most ``limit`` characters
+    (cut ones end in ``...``)."""
+    flat = "".join(c if c.isprintable() else " " for c in text[: limit + 1])
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def decode_request(raw: bytes | None) -> Any:
+    """The JSON value of a request message, or BadRequest (too large, not JSON, not UTF-8,
+    nested deeper than orjson's limit)."""
+    if raw is not None and len(raw) > MAX_REQUEST_BYTES:
+        raise BadRequest(
+            f"the request is {len(raw)} bytes; the maximum is {MAX_REQUEST_BYTES} bytes"
+        )
+    try:
+        return orjson.loads(raw or b"")
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"request is not JSON (UTF-8): {one_line(str(exc), 120)}") from None
+
+
+def echo_fields(obj: Any) -> dict[str, Any]:
+    """``request_id`` and ``export_type`` of a request that may be invalid, for its result:
+    only strings, at most MAX_ECHO_LEN characters each (plus ``<field>_truncated: true``
+    when cut), so that a failed result stays small whatever the request held."""
+    echo: dict[str, Any] = {"request_id": None, "export_type": None}
+    if not isinstance(obj, Mapping):
+        return echo
+    for name, check in (("request_id", _request_id), ("export_type", _export_type)):
+        value = obj.get(name)
+        if not isinstance(value, str):
+            continue
+        try:
+            echo[name] = check(obj)  # valid: in full
+            continue
+        except BadRequest:
+            pass
+        if len(value) > MAX_ECHO_LEN or not _utf8(value):
+            echo[name] = value[:MAX_ECHO_LEN].encode("utf-8", "replace").decode("utf-8")
+            echo[f"{name}_truncated"] = True
+        else:
+            echo[name] = value
+    return echo
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates (only from Python callers: JSON has none)
+        return False
+    return True
 
 
 def _request_id(obj: Mapping[str, Any]) -> str:
@@ -69,6 +146,11 @@ def _request_id(obj: Mapping[str, Any]) -> str:
     if len(rid) > MAX_REQUEST_ID_LEN:
         raise BadRequest(
             f"'request_id' is {len(rid)} characters long; the maximum is {MAX_REQUEST_ID_LEN}"
+        )
+    if not rid.isprintable() or not _utf8(rid):
+        raise BadRequest(
+            f"'request_id' {_show(rid)} holds control, separator or invisible characters;"
+            " use printable characters only"
         )
     return rid
 
@@ -89,6 +171,8 @@ def _timezone(obj: Mapping[str, Any]) -> tuple[str, ZoneInfo]:
         return DEFAULT_TIMEZONE, ZoneInfo(DEFAULT_TIMEZONE)
     if not isinstance(name, str):
         raise BadRequest(f"'timezone' must be an IANA time zone name, got {_show(name)}")
+    if len(name) > MAX_TIMEZONE_LEN:
+        raise BadRequest(f"'timezone' {_show(name)} is too long to be an IANA time zone name")
     if not _TZ_NAME.fullmatch(name):
         raise BadRequest(f"'timezone' {_show(name)} is not a valid IANA time zone name")
     if name in _HOST_DEPENDENT or name.startswith("right/"):
@@ -186,9 +270,19 @@ def _channels(obj: Mapping[str, Any]) -> frozenset[str]:
         return frozenset()
     if not isinstance(raw, list):
         raise BadRequest(f"'channels' must be a list of channel ids, got {_show(raw)}")
+    if len(raw) > MAX_CHANNELS:
+        raise BadRequest(
+            f"'channels' lists {len(raw)} channel ids; the maximum is {MAX_CHANNELS}"
+            " (leave it empty for all channels, or split the export)"
+        )
     for ch in raw:
         if not isinstance(ch, str) or not ch:
             raise BadRequest(f"'channels' entries must be non-empty strings, got {_show(ch)}")
+        if len(ch) > MAX_CHANNEL_ID_LEN or not _utf8(ch):
+            raise BadRequest(
+                f"'channels' entry {_show(ch)} is not a channel id (at most"
+                f" {MAX_CHANNEL_ID_LEN} characters of valid Unicode)"
+            )
     return frozenset(raw)
 
 
@@ -204,7 +298,7 @@ def _locale(obj: Mapping[str, Any]) -> str:
 def parse_request(obj: Any) -> ExportRequest:
     """Validate a decoded JSON request into an ExportRequest, or raise BadRequest.
 
-    - ``request_id``: required non-empty string of at most 200 characters.
+    - ``request_id``: required non-empty string of at most 200 printable characters.
     - ``export_type``: one of ``EXPORTS``.
     - ``timezone``: IANA name (default ``UTC``); names that are not plain
       ``Area/Location`` words (dots, leading slash, ...) are refused before zoneinfo
@@ -218,7 +312,8 @@ def parse_request(obj: Any) -> ExportRequest:
       required unless the type has no range (``conversations_open``): for that type
       giving either is a bad request, so nobody believes an open-conversations export
       was range-filtered.
-    - ``channels``: list of non-empty strings; absent or empty = all channels.
+    - ``channels``: list of at most 1,000 non-empty strings of at most 256 characters;
+      absent or empty = all channels.
     - ``locale``: ``en`` (default) or ``es``.
 
     A JSON ``null`` counts as absent for every field. Unknown fields are ignored.

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from exporter.readmodel import ATTRIBUTES_OF_CONTACT
 from exporter.request import ExportRequest
 from exporter.sqlcsv import SQL_EXPORTS, SqlRows
 
@@ -119,11 +120,16 @@ class Context:
         return not self.request.channels or channel_id in self.request.channels
 
     def channel_sql(self, column: str) -> tuple[str, list[Any]]:
-        """A SQL condition (and params) for the channel filter on ``column``."""
+        """A SQL condition (and its one parameter) for the channel filter on ``column``:
+        the channel ids are bound as one JSON array (see ``channels_json``)."""
         if not self.request.channels:
             return "1", []
-        channels = sorted(self.request.channels)
-        return f"{column} IN ({','.join('?' * len(channels))})", channels
+        return f"{column} IN (SELECT value FROM json_each(?))", [channels_json(self.request)]
+
+
+def channels_json(request: ExportRequest) -> str:
+    """The request's channel ids as one JSON array (one SQL parameter however many)."""
+    return orjson.dumps(sorted(request.channels)).decode()
 
 
 # ---------------------------------------------------------------------------------------
@@ -211,26 +217,26 @@ def _conversation_rows(ctx: Context, where: str, params: dict[str, Any]) -> Iter
 
 def conversations_resolved(ctx: Context) -> Iterator[Row]:
     """Conversations whose FIRST resolution is in the range."""
-    channel_sql, channels = ctx.channel_sql("c.channel_id")
-    params = {f"ch{i}": ch for i, ch in enumerate(channels)}
-    channel_sql = _named(channel_sql, len(channels))
+    channel_sql, params = _named_channels(ctx)
     where = f"c.first_resolution_t >= :start AND c.first_resolution_t < :end AND {channel_sql}"
     yield from _conversation_rows(ctx, where, {"start": ctx.start_ms, "end": ctx.end_ms, **params})
 
 
 def conversations_open(ctx: Context) -> Iterator[Row]:
     """Conversations whose current status is NEW or PENDING."""
-    channel_sql, channels = ctx.channel_sql("c.channel_id")
-    params = {f"ch{i}": ch for i, ch in enumerate(channels)}
-    where = f"c.status IN ('NEW', 'PENDING') AND {_named(channel_sql, len(channels))}"
+    channel_sql, params = _named_channels(ctx)
+    where = f"c.status IN ('NEW', 'PENDING') AND {channel_sql}"
     yield from _conversation_rows(ctx, where, params)
 
 
-def _named(condition: str, count: int) -> str:
-    """Turn the ``?`` placeholders of a channel condition into ``:ch0, :ch1 ...``."""
-    for i in range(count):
-        condition = condition.replace("?", f":ch{i}", 1)
-    return condition
+def _named_channels(ctx: Context) -> tuple[str, dict[str, Any]]:
+    """The channel filter on ``c.channel_id`` with a named parameter ``:channels``."""
+    if not ctx.request.channels:
+        return "1", {}
+    return (
+        "c.channel_id IN (SELECT value FROM json_each(:channels))",
+        {"channels": channels_json(ctx.request)},
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -616,8 +622,7 @@ def contacts(ctx: Context) -> Iterator[Row]:
             for x in (
                 d.lu("contact", contact),
                 *(lu for (lu,) in ctx.conn.execute(
-                    "SELECT max(lu) FROM directory WHERE kind = 'attribute' AND id >= ? AND id < ?",
-                    (contact + "|", contact + "|\uffff"),
+                    ATTRIBUTES_OF_CONTACT.format(columns="max(lu)"), (contact,)
                 )),
                 *(lu for (lu,) in ctx.conn.execute(
                     "SELECT max(m.lu) FROM messages m JOIN conversations c"
@@ -791,10 +796,7 @@ def contact_attributes(ctx: Context) -> Iterator[Row]:
         if contact is not None
     )
     for contact in contact_ids:
-        attributes = ctx.conn.execute(
-            "SELECT fields FROM directory WHERE kind = 'attribute' AND id >= ? AND id < ?",
-            (contact + "|", contact + "|\uffff"),
-        )
+        attributes = ctx.conn.execute(ATTRIBUTES_OF_CONTACT.format(columns="fields"), (contact,))
         for fields in sorted(
             (orjson.loads(f) for (f,) in attributes), key=lambda f: f["attribute_id"]
         ):

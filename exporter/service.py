@@ -17,7 +17,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from exporter.csvfmt import write_csv
 from exporter.readmodel import ReadModel
-from exporter.request import BadRequest, ExportRequest, parse_request
+from exporter.request import (
+    BadRequest,
+    ExportRequest,
+    decode_request,
+    echo_fields,
+    one_line,
+    parse_request,
+)
 from exporter.rows import BUILDERS, Context, Directory, at
 from exporter.sync import ChangelogFollower, FollowerStalled, Offsets
 from streamproc import kafka_fixes
@@ -205,23 +212,23 @@ class Exporter:
         return self.settings.exports_dir / f"{request.export_type}-{stamp}-{digest}.csv"
 
     async def handle(self, raw: bytes | None) -> dict[str, Any]:
-        """Serve one request message; always returns a result (``succeeded`` or ``failed``)."""
+        """Serve one request message; always returns a result (``succeeded`` or ``failed``).
+
+        The request is validated before anything of it is echoed: a result echoes
+        ``request_id``/``export_type`` only as bounded strings (exporter.request.echo_fields),
+        and a failure of any kind (bad field, out-of-range date, a bug) becomes a ``failed``
+        result with a one-line ``error`` of at most MAX_REASON_LEN characters."""
         started = now()
         base: dict[str, Any] = {
             "request_id": None,
             "export_type": None,
             "started_at": rfc3339(started),
         }
+        obj: Any = None
         try:
-            try:
-                obj = orjson.loads(raw or b"")
-            except orjson.JSONDecodeError:
-                raise BadRequest("request is not JSON") from None
-            if isinstance(obj, dict) and isinstance(obj.get("request_id"), str):
-                base["request_id"] = obj["request_id"]
-            if isinstance(obj, dict) and isinstance(obj.get("export_type"), str):
-                base["export_type"] = obj["export_type"]
+            obj = decode_request(raw)
             request = parse_request(obj)
+            base.update(request_id=request.request_id, export_type=request.export_type)
             earlier = self.model.earlier_result(request.request_id)
             if earlier is not None:
                 return earlier
@@ -235,19 +242,48 @@ class Exporter:
                 "cut": snapshot.describe(),
                 "finished_at": rfc3339(now()),
             }
+            self.model.remember_result(request.request_id, result)
         except (BadRequest, ExportFailed) as exc:
-            result = {**base, "status": "failed", "error": str(exc), "finished_at": rfc3339(now())}
+            if isinstance(exc, BadRequest) and base["request_id"] is None:
+                base.update(echo_fields(obj))
+            result = failed(base, str(exc))
         except Exception as exc:  # an export must always answer
             log.exception("export failed")
-            result = {
-                **base,
-                "status": "failed",
-                "error": f"internal error: {type(exc).__name__}: {exc}",
-                "finished_at": rfc3339(now()),
-            }
-        if result.get("request_id") and result["status"] == "succeeded":
-            self.model.remember_result(result["request_id"], result)
+            result = failed(base, f"internal error: {type(exc).__name__}: {exc}")
         return result
+
+
+def failed(base: dict[str, Any], reason: str) -> dict[str, Any]:
+    """A ``failed`` result with ``base``'s fields and a one-line, bounded ``error``."""
+    return {**base, "status": "failed", "error": one_line(reason), "finished_at": rfc3339(now())}
+
+
+def result_message(result: dict[str, Any]) -> tuple[bytes, bytes | None]:
+    """(value, key) of a result on the results topic: the key is its request id."""
+    request_id = result.get("request_id")
+    key = request_id.encode("utf-8", "replace") if isinstance(request_id, str) else None
+    return orjson.dumps(result), key or None
+
+
+async def publish(producer: AIOKafkaProducer, topic: str, result: dict[str, Any]) -> bool:
+    """Send ``result``; when that fails (too large, broker error) send a small ``failed``
+    result for the same request instead, and when even that fails log it. Whether
+    anything was published."""
+    try:
+        value, key = result_message(result)
+        await producer.send_and_wait(topic, value=value, key=key)
+        return True
+    except Exception as exc:
+        log.warning("could not publish the result of %r: %s", result.get("request_id"), exc)
+        reason = one_line(f"the result could not be published: {type(exc).__name__}: {exc}")
+    small = {**echo_fields(result), "started_at": result.get("started_at")}  # (bounded)
+    try:
+        value, key = result_message(failed(small, reason))
+        await producer.send_and_wait(topic, value=value, key=key)
+        return True
+    except Exception as exc:
+        log.error("could not publish a failed result for %r either: %s", small["request_id"], exc)
+        return False
 
 
 async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
@@ -280,12 +316,13 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
             for tp, messages in batch.items():
                 for message in messages:
                     result = await exporter.handle(message.value)
-                    await producer.send_and_wait(
-                        settings.topic_export_results,
-                        value=orjson.dumps(result),
-                        key=(result.get("request_id") or "").encode() or None,
-                    )
-                    await requests.commit({tp: message.offset + 1})
+                    await publish(producer, settings.topic_export_results, result)
+                    try:  # answered or failed: never read again
+                        await requests.commit({tp: message.offset + 1})
+                    except Exception as exc:  # (a repeat is answered from export_results)
+                        log.warning(
+                            "could not commit past request offset %s: %s", message.offset, exc
+                        )
     finally:
         await requests.stop()
         await producer.stop()

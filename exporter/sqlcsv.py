@@ -4,14 +4,16 @@ An export listed in ``SQL_EXPORTS`` declares, for the columns of its spec
 (exporter.schema), the SQL value of each column; the cell formatting comes from the
 column's kind, exactly as exporter.csvfmt.format_cell does it:
 
-- TEXT: the formula-injection guard (a leading ``'``) and RFC 4180 quoting in a ``CASE``;
+- TEXT: the formula-injection guard (a leading ``'``; decided in SQL for a text that
+  starts with printable ASCII, by exporter.csvfmt.needs_guard otherwise) and RFC 4180
+  quoting in a ``CASE``;
 - TIMESTAMP: epoch ms -> ``datetime(s + offset, 'unixepoch')`` where the offset of the
   requested zone comes from a binary ``CASE`` over the zone's UTC-offset transitions
   between 1970 and 2100 (precomputed once per zone with zoneinfo); instants outside
   that window go through a Python function;
 - SECONDS: ms -> whole seconds, half away from zero, in integer arithmetic; COUNT as is;
-- LIST: ``|``-joined items of a JSON array (``json_each`` + ``group_concat``, with a
-  shortcut for the one-item list).
+- LIST: ``|``-joined items of a JSON array, each with ``\\`` and ``|`` escaped
+  (``json_each`` + ``group_concat``, with a shortcut for the one-item list).
 
 Directory values (channel, contact, agent, team, tag and topic names) are formatted in
 Python once per export into small temporary lookup tables. One ``printf`` builds the
@@ -34,7 +36,9 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 from zoneinfo import ZoneInfo
 
-from exporter.csvfmt import INJECTION_PREFIXES, format_cell, quote_field
+import orjson
+
+from exporter.csvfmt import escape_item, format_cell, quote_field
 from exporter.readmodel import NUL_TEXTS
 from exporter.schema import EXPORTS, ExportSpec, Kind
 from exporter.sqlrun import CHUNK_ROWS, KEYS, Job, Workers, default_workers, run
@@ -46,7 +50,7 @@ if TYPE_CHECKING:
 WINDOW_START_S: Final = 0  # 1970-01-01
 WINDOW_END_S: Final = 4_102_444_800  # 2100-01-01
 
-_GUARD_CODES: Final = ",".join(str(ord(p)) for p in INJECTION_PREFIXES)
+_GUARD_CODES: Final = ",".join(str(ord(p)) for p in "=+-@")
 _CRLF: Final = "\r\n"
 
 
@@ -55,9 +59,23 @@ _CRLF: Final = "\r\n"
 # ---------------------------------------------------------------------------------------
 
 
+def guard_sql(x: str) -> str:
+    """Whether the text ``x`` gets the formula guard (exporter.csvfmt.needs_guard): decided
+    in SQL when it starts with printable ASCII, else by the Python function."""
+    return (
+        f"CASE WHEN unicode({x}) BETWEEN 33 AND 126 THEN unicode({x}) IN ({_GUARD_CODES})"
+        f" ELSE _export_guard({x}) END"
+    )
+
+
+def escape_item_sql(x: str) -> str:
+    """A list item as written in its cell (exporter.csvfmt.escape_item)."""
+    return rf"replace(replace({x},'\','\\'),'|','\|')"
+
+
 def text_sql(x: str) -> str:
     """A TEXT cell of the SQL value ``x`` (a cheap expression: it is repeated)."""
-    guard = f"unicode({x}) IN ({_GUARD_CODES})"
+    guard = guard_sql(x)
     return (
         f"CASE WHEN instr({x},',') OR instr({x},'\"') OR instr({x},char(10))"
         f" OR instr({x},char(13)) THEN '\"'||CASE WHEN {guard} THEN '''' ELSE '' END"
@@ -168,6 +186,10 @@ class Plan:
     def text(self, value: Any) -> str:
         """A directory value as a quoted TEXT cell."""
         return quote_field(format_cell(Kind.TEXT, value, self.tz))
+
+    def list_of_one(self, value: str) -> str:
+        """A directory value as a quoted LIST cell of one item."""
+        return quote_field(format_cell(Kind.LIST, [value], self.tz))
 
     def records(self, kind: str) -> Iterator[tuple[str, dict[str, Any]]]:
         for entity_id, (fields, _active, _lu) in self.directory.records.get(kind, {}).items():
@@ -306,27 +328,26 @@ class Labels(Value):
                 rows.append((entity_id, name))
             return rows
 
+        def items() -> list[tuple[str, str]] | None:
+            found = names()
+            return None if found is None else [(i, escape_item(n)) for i, n in found]
+
         def cells() -> list[tuple[str, str]] | None:
             found = names()
-            return None if found is None else [(i, plan.text(n)) for i, n in found]
+            return None if found is None else [(i, plan.list_of_one(n)) for i, n in found]
 
-        name_table = plan.table(("names", self.kind), names)
+        name_table = plan.table(("name_items", self.kind), items)
         cell_table = plan.table(("name_cells", self.kind), cells)
         x = self.json
         inner = f"substr({x},3,length({x})-4)"
         # The id holds no double quote and no backslash, so no CR or LF either (JSON
-        # escapes them): it needs quotes for a comma only, the guard for -=+@ only.
-        guarded = f"{x} GLOB '[[]\"[-=+@]*'"
-        one_id = (
-            f"CASE WHEN instr({x},',') THEN"
-            f" '\"'||CASE WHEN {guarded} THEN '''' ELSE '' END||{inner}||'\"'"
-            f" WHEN {guarded} THEN ''''||{inner} ELSE {inner} END"
-        )
+        # escapes them): as a list item only its '|' is escaped.
+        one_id = text_sql(f"replace({inner},'|','\\|')")
         one_name = f"ifnull((SELECT v FROM {cell_table} WHERE id = {inner}),'')"  # noqa: S608
         one = f"{x} GLOB '[[]\"*\"]' AND {x} NOT GLOB '[[]\"*\"*\"]' AND {x} NOT GLOB '*\\*'"
-        ids = text_sql("group_concat(j.value,'|')")
+        ids = text_sql(f"group_concat({escape_item_sql('j.value')},'|')")
         labels = text_sql("group_concat(ifnull(n.v,''),'|')")
-        items = (
+        items_sql = (
             "(SELECT CASE WHEN count(*) != count(CASE WHEN j.type = 'text' THEN 1 END)"  # noqa: S608
             f" OR json_type({x}) != 'array' THEN _export_fail('list cell items must be str')"
             f" ELSE printf('%s,%s',{ids},{labels}) END"
@@ -334,7 +355,7 @@ class Labels(Value):
         )
         return (
             f"CASE WHEN {x} = '[]' THEN ',' WHEN {one}"
-            f" THEN printf('%s,%s',{one_id},{one_name}) ELSE {items} END"
+            f" THEN printf('%s,%s',{one_id},{one_name}) ELSE {items_sql} END"
         )
 
 
@@ -358,7 +379,8 @@ def _record(
 ) -> str:
     """One ``printf`` of ``values``. With ``group``, the TEXT columns that are not free
     text are first checked together: when none of them starts with an injection prefix
-    or holds a comma, a double quote, CR or LF, they are written as they are."""
+    or holds a comma, a double quote, CR or LF, they are written as they are (a first
+    character outside printable ASCII takes the checked path too)."""
     parts, raw, grouped, i = [], [], [], 0
     for value in values:
         these = kinds[i : i + value.span]
@@ -379,9 +401,10 @@ def _record(
     texts = f"printf('{'%s' * len(grouped)}',{','.join(grouped)})"
     specials = f"replace(replace(replace({texts},'\"',','),char(10),','),char(13),',')"
     firsts = f"printf('{'%.1s' * len(grouped)}',{','.join(grouped)})"
-    prefixes = "".join(sorted(INJECTION_PREFIXES, key=lambda p: p != "-"))
+    # Written as they are when every first character is printable ASCII but = + - @.
     return (
-        f"CASE WHEN {specials} NOT GLOB '*,*' AND {firsts} NOT GLOB '*[{prefixes}]*'"
+        f"CASE WHEN {specials} NOT GLOB '*,*' AND {firsts} NOT GLOB '*[^!-~]*'"
+        f" AND {firsts} NOT GLOB '*[-=+@]*'"
         f" THEN printf('{fmt}',{','.join(raw)}) ELSE {record} END"
     )
 
@@ -595,13 +618,11 @@ class SqlRows:
         if spec.id != self.export_id:
             return None
         ctx = self.ctx
-        channels = sorted(ctx.request.channels)
-        channel_sql = (
-            f"c.channel_id IN ({','.join(f':ch{i}' for i in range(len(channels)))})"
-            if channels
-            else "1"
-        )
-        params: dict[str, Any] = {f"ch{i}": ch for i, ch in enumerate(channels)}
+        channel_sql = "1"
+        params: dict[str, Any] = {}
+        if ctx.request.channels:  # one JSON array parameter, however many channels
+            channel_sql = "c.channel_id IN (SELECT value FROM json_each(:channels))"
+            params["channels"] = orjson.dumps(sorted(ctx.request.channels)).decode()
         params["as_of"] = ctx.as_of_ms
         if ctx.request.start is not None and ctx.request.end is not None:
             params.update(start=ctx.start_ms, end=ctx.end_ms)

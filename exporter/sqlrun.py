@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import IO, Any, Final
 from zoneinfo import ZoneInfo
 
-from exporter.csvfmt import format_cell
+from exporter.csvfmt import format_cell, needs_guard
 from exporter.schema import Kind
 
 #: KEYS positions per chunk: the unit of work of a worker, written at once.
@@ -95,7 +95,11 @@ class Job:
                 failure.append(exc)
                 raise
 
+        def guard(text: Any) -> int:
+            return int(isinstance(text, str) and needs_guard(text))
+
         conn.create_function("_export_fail", 1, fail)
+        conn.create_function("_export_guard", 1, guard, deterministic=True)
         conn.create_function("_export_ts", 1, timestamp, deterministic=True)
 
     def has_nul_texts(self, conn: sqlite3.Connection) -> bool:

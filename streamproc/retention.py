@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from streamproc import keys as tablekeys
 from streamproc.intake import partition_for_key
 from streamproc.state import Store, Stores
 
@@ -33,22 +34,21 @@ def sweep_partition(stores: Stores, partition: int, partitions: int, cutoff_ms: 
     doomed: list[tuple[Store, bytes]] = []
     kept: list[int] = []
     for key in list(stores.activity.keys()):
-        p, _dimension, start, _ids = key.split(b"|", 3)
-        if int(p) != partition:
+        p, _dimension, _entity, bucket, _conversation = tablekeys.parse_activity_key(key)
+        if p != partition:
             continue
-        bucket = int(start)
         if bucket < cutoff_ms:
             doomed.append((stores.activity, key))
         else:
             kept.append(bucket)
     for key in list(stores.presence_days.keys()):
-        agent, day = key.rsplit(b"|", 1)
-        if partition_for_key(agent, partitions) != partition:
+        agent, day = tablekeys.parse_presence_day_key(key)
+        if partition_for_key(agent.encode(), partitions) != partition:
             continue
-        if int(day) + DAY_MS <= cutoff_ms:
+        if day + DAY_MS <= cutoff_ms:
             doomed.append((stores.presence_days, key))
         else:
-            kept.append(int(day))
+            kept.append(day)
     for key, raw in list(stores.conversations.items()):
         if partition_for_key(key, partitions) != partition:
             continue

@@ -9,10 +9,11 @@ from typing import Any, cast
 
 import orjson
 
+from streamproc import keys as tablekeys
 from streamproc.dedupe import Admission
 from streamproc.events import EVENT_TYPES, Event, PresenceChanged
 from streamproc.intake import partition_for_key
-from streamproc.metrics.buckets import Contribution, activity_key, contributions
+from streamproc.metrics.buckets import Contribution, contributions
 from streamproc.metrics.conversation import LogEntry, fold, log_entry, order_key
 from streamproc.metrics.directory import apply_directory_event, directory_key
 from streamproc.metrics.message import apply_message_event, new_message
@@ -271,7 +272,7 @@ def _write_buckets(
         new = after.get(bucket)
         if changed and before.get(bucket) == new:
             continue
-        key = activity_key(partition, bucket, conversation_id)
+        key = tablekeys.activity_key(partition, bucket, conversation_id)
         if new is not None:
             store[key] = orjson.dumps(new, option=orjson.OPT_SORT_KEYS)
         elif key in store:
@@ -300,7 +301,7 @@ def _apply_presence(
 
 def _write_days(stores: Stores, agent_id: str, rewrite: Rewrite) -> None:
     for day in rewrite.days:
-        key = f"{agent_id}|{day}".encode()
+        key = tablekeys.presence_day_key(agent_id, day)
         record = _load(stores.presence_days, key) or {
             "agent": agent_id,
             "day": day,
@@ -312,7 +313,7 @@ def _write_days(stores: Stores, agent_id: str, rewrite: Rewrite) -> None:
 
 def _apply_directory(stores: Stores, event: Event) -> Admission:
     kind, entity_id = directory_key(event)
-    key = f"{kind}|{entity_id}".encode()
+    key = tablekeys.directory_key(kind, entity_id)
     before = _load(stores.directory, key)
     after = apply_directory_event(before, event)
     _save(stores.directory, key, after)

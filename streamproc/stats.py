@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from streamproc import keys as tablekeys
 from streamproc.changelog import read_table
 from streamproc.settings import Settings
 from streamproc.topics import consumer_lag
@@ -55,7 +56,7 @@ async def collect_stats(settings: Settings) -> StatsReport:
     report.presence_intervals = sum(len(orjson.loads(v)["intervals"]) for v in days.values())
     directory = await read_table(settings, "directory")
     report.keys_by_table["directory"] = len(directory)
-    report.directory_by_kind.update(k.decode().split("|", 1)[0] for k in directory)
+    report.directory_by_kind.update(tablekeys.parse_directory_key(k)[0] for k in directory)
     for key, raw in (await read_table(settings, "rejections_by_partition")).items():
         category = key.decode().rsplit("/", 1)[-1]
         report.rejected_by_category[category] += int(orjson.loads(raw)["n"])

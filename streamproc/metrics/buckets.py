@@ -14,8 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-import orjson
-
+from streamproc import keys
 from streamproc.metrics.conversation import ConversationFacts
 
 BUCKET_MS = 900_000
@@ -29,42 +28,14 @@ def bucket_of(t: int) -> int:
 
 
 def bucket_key(dimension: str, entity: str, t: int) -> str:
-    """``dimension|entity|bucket-start-ms``; entity may itself contain ``|`` (va|channel)."""
-    return f"{dimension}|{entity}|{bucket_of(t)}"
+    """``dimension|entity|bucket-start-ms``; ``entity`` is built by streamproc.keys (ids
+    escaped, so ``va|channel`` pairs never collide)."""
+    return keys.bucket_key(dimension, entity, bucket_of(t))
 
 
-def activity_key(partition: int, bucket: str, conversation_id: str) -> bytes:
-    """The record of one conversation's contribution to one bucket (``bucket_key``):
-    ``partition|dimension|bucket-ms|["entity","conversation"]``.
-
-    The ids go last, as a JSON array, so that no id content can make two records share a
-    key; the partition prefix keeps a partition's keys apart in shared stores.
-    """
-    dimension, rest = bucket.split("|", 1)
-    entity, start = rest.rsplit("|", 1)
-    ids = orjson.dumps([entity, conversation_id]).decode()
-    return f"{partition}|{dimension}|{start}|{ids}".encode()
-
-
-def parse_activity_key(key: bytes) -> tuple[int, str, str, int, str]:
-    """``(partition, dimension, entity, bucket start ms, conversation id)`` of an
-    ``activity_key``; ValueError for anything else."""
-    try:
-        partition, dimension, start, ids = key.split(b"|", 3)
-        entity, conversation_id = orjson.loads(ids)
-        if isinstance(entity, str) and isinstance(conversation_id, str):
-            return int(partition), dimension.decode(), entity, int(start), conversation_id
-    except (ValueError, TypeError):
-        pass
-    raise ValueError(f"not an activity key: {key[:80]!r}")
-
-
-def team_entity(team_id: str | None, agent_id: str | None) -> str | None:
-    """The team of a fact: its team id, else ``~agent`` (the agent's primary team, which
-    the reader resolves from the directory as of its own time)."""
-    if team_id is not None:
-        return team_id
-    return None if agent_id is None else f"~{agent_id}"
+activity_key = keys.activity_key
+parse_activity_key = keys.parse_activity_key
+team_entity = keys.team_entity
 
 
 def contributions(facts: ConversationFacts) -> dict[str, Contribution]:
@@ -90,7 +61,7 @@ def contributions(facts: ConversationFacts) -> dict[str, Contribution]:
 
     def both(agent: str | None, team: str | None, t: int, metric: str, value: int = 1) -> None:
         if agent is not None:
-            add(bucket_key("agent", agent, t), metric, value)
+            add(bucket_key("agent", keys.entity(agent), t), metric, value)
         team_key = team_entity(team, agent)
         if team_key is not None:
             add(bucket_key("team", team_key, t), metric, value)
@@ -104,9 +75,9 @@ def contributions(facts: ConversationFacts) -> dict[str, Contribution]:
             both(s.agent_id, s.team_id, s.end, "handle_sessions")
     for m in facts.messages:
         if m.sender_kind == "VIRTUAL_AGENT" and m.sender_id is not None:
-            add(bucket_key("va", f"{m.sender_id}|{channel}", m.t), "messages")
+            add(bucket_key("va", keys.entity(m.sender_id, channel), m.t), "messages")
         if contact is not None:
-            add(bucket_key("contact", contact, m.t), m.direction.lower())
+            add(bucket_key("contact", keys.entity(contact), m.t), m.direction.lower())
         if m.direction != "OUTBOUND":
             continue
         team = team_entity(m.team_id, m.sender_id if m.sender_kind == "AGENT" else None)
@@ -115,7 +86,7 @@ def contributions(facts: ConversationFacts) -> dict[str, Contribution]:
         if m.sender_kind == "AGENT" and m.sender_id is not None:
             both(m.sender_id, m.team_id, m.t, "replies")
             if contact is not None:
-                add_to_set(bucket_key("agent", m.sender_id, m.t), "contacts", contact)
+                add_to_set(bucket_key("agent", keys.entity(m.sender_id), m.t), "contacts", contact)
                 if team is not None:
                     add_to_set(bucket_key("team", team, m.t), "contacts", contact)
     for r in facts.resolutions:
@@ -127,20 +98,21 @@ def contributions(facts: ConversationFacts) -> dict[str, Contribution]:
                 add(bucket_key("team", team, r.t), "resolution_ms", r.resolution_ms)
                 add(bucket_key("team", team, r.t), "resolutions_timed")
         elif r.actor_kind == "VIRTUAL_AGENT" and r.actor_id is not None:
-            add(bucket_key("va", f"{r.actor_id}|{channel}", r.t), "resolved")
+            add(bucket_key("va", keys.entity(r.actor_id, channel), r.t), "resolved")
     for q in facts.queue_entries:
         if q.started_by == "VA_HANDED_OVER_CONVERSATION" and q.actor_kind == "VIRTUAL_AGENT":
-            key = bucket_key("va", f"{q.actor_id}|{channel}", q.t)
+            # (an actor without id was written "None" before: kept, so keys stay the same)
+            key = bucket_key("va", keys.entity(str(q.actor_id), channel), q.t)
             add(key, "handovers")
             if q.handover_reason == "ERROR":
                 add(key, "handover_errors")
     for label, applications in (("topic", facts.topics_added), ("tag", facts.tags_added)):
         for a in applications:
-            add(bucket_key(label, f"{a.target_id}|{channel}", a.t), "applications")
+            add(bucket_key(label, keys.entity(a.target_id, channel), a.t), "applications")
             if a.actor_kind == "AGENT" and a.actor_id is not None:
                 both(a.actor_id, a.team_id, a.t, f"{label}s_added")
             elif a.actor_kind == "VIRTUAL_AGENT" and a.actor_id is not None:
-                key = bucket_key("va", f"{a.actor_id}|{channel}", a.t)
+                key = bucket_key("va", keys.entity(a.actor_id, channel), a.t)
                 add(key, f"{label}_applications")
                 if label == "tag" and a.message_id is not None:
                     add_to_set(key, "tagged_messages", a.message_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from streamproc import keys
 from streamproc.events import (
     AgentUpserted,
     ChannelUpserted,
@@ -24,7 +25,8 @@ DirectoryRecord = dict[str, Any]
 
 
 def directory_key(event: Event) -> tuple[str, str]:
-    """(kind, id) of the record an event writes; attributes are per contact and attribute."""
+    """(kind, id) of the record an event writes; attributes are per contact and attribute
+    (``contact|attribute``, both escaped: streamproc.keys)."""
     match event:
         case AgentUpserted():
             return "agent", event.agent_id
@@ -37,7 +39,7 @@ def directory_key(event: Event) -> tuple[str, str]:
         case ContactUpserted():
             return "contact", event.contact_profile_id
         case ContactAttributeSet():
-            return "attribute", f"{event.contact_profile_id}|{event.attribute_id}"
+            return "attribute", keys.attribute_id(event.contact_profile_id, event.attribute_id)
         case TopicUpserted() | TopicDeleted():
             return "topic", event.topic_id
         case TagUpserted() | TagDeleted():

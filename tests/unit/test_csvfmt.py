@@ -11,8 +11,18 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
-from exporter.csvfmt import FLUSH_BYTES, CsvResult, format_cell, round_half_up, write_csv
+from exporter.csvfmt import (
+    FLUSH_BYTES,
+    CsvResult,
+    format_cell,
+    join_list,
+    round_half_up,
+    split_list,
+    write_csv,
+)
 from exporter.schema import EXPORTS, Column, ExportSpec, Kind
 
 UTC_TZ = ZoneInfo("UTC")
@@ -151,10 +161,53 @@ def test_text_injection_prefix(prefix: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["", "hello", "a=b", " =1", "'=1", "1+1", "ID-7", "\n=x", "é=", "Sí, claro"]
+    "text",
+    ["", "hello", "a=b", "'=1", "1+1", "ID-7", "é=", "Sí, claro", "  ", " x=1", "\u00a0", "\\=1"],
 )
 def test_text_without_injection_prefix_unchanged(text: str) -> None:
     assert cell(Kind.TEXT, text) == text
+
+
+@pytest.mark.parametrize(
+    "lead",
+    [
+        " ",
+        "  ",
+        "\u00a0",
+        "\ufeff",
+        "\u200b",
+        "\u200e",
+        "\u2028",
+        "\u3000",
+        "\n",
+        "\x00",
+        " \ufeff\u200b",
+    ],
+)
+@pytest.mark.parametrize("prefix", ["=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20"])
+def test_guard_looks_past_whitespace_and_invisible_characters(lead: str, prefix: str) -> None:
+    """Spreadsheets may skip leading blanks, NBSP, BOM or zero-width characters before a
+    formula: the guard skips them too (Unicode Zs, Zl, Zp, Cc, Cf)."""
+    assert cell(Kind.TEXT, lead + prefix + "1") == "'" + lead + prefix + "1"
+    assert cell(Kind.LIST, [lead + prefix + "1", "b"]) == "'" + lead + prefix + "1|b"
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [(["a|b", "c"], ["a", "b|c"]), (["a\\", "b"], ["a", "\\b"]), (["a\\|b"], ["a\\", "b"]),
+     (["", "x"], ["|x"]), (["a|", "b"], ["a", "|b"])],
+)  # fmt: skip
+def test_list_encoding_is_unambiguous(first: list[str], second: list[str]) -> None:
+    one, two = cell(Kind.LIST, first), cell(Kind.LIST, second)
+    assert one != two
+    assert split_list(one) == first and split_list(two) == second
+
+
+@given(st.lists(st.text(alphabet="ab|\\", max_size=4), min_size=1, max_size=4))
+def test_list_encoding_round_trips(items: list[str]) -> None:
+    assume(items != [""])  # the one list written like the empty list (documented)
+    assert split_list(join_list(items)) == items
+    assert split_list(cell(Kind.LIST, items)) == items  # (no item can start a formula here)
 
 
 def test_text_rejects_non_str() -> None:

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import zoneinfo
 from typing import Any
 
 import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from exporter.request import BadRequest, ExportRequest, parse_request
+from exporter.request import (
+    MAX_REASON_LEN,
+    MAX_REQUEST_BYTES,
+    BadRequest,
+    ExportRequest,
+    decode_request,
+    echo_fields,
+    parse_request,
+)
+from exporter.rows import to_ms
 from exporter.schema import EXPORTS
+from exporter.service import failed
 from streamproc.dedupe import Admission
 from streamproc.events import EVENT_TYPES, Event
 from streamproc.intake import Rejection, admit_record, partition_for_key
@@ -130,3 +141,96 @@ def test_any_request_is_parsed_or_refused_with_a_reason(request: Any) -> None:
     else:
         assert isinstance(parsed, ExportRequest)
         assert parsed.export_type in EXPORTS
+
+
+# -- hostile request fields: sizes, unicode, control characters, extreme dates and zones ----
+
+
+def _repeat(chars: str, n: int) -> str:
+    return (chars * (n // max(1, len(chars)) + 1))[:n]
+
+
+huge_texts = st.builds(_repeat, st.text(min_size=1, max_size=3), st.integers(0, 700_000))
+odd_texts = st.one_of(
+    st.text(st.characters(codec=None), max_size=20),  # astral planes included
+    st.text(st.characters(categories=["Cs"]), min_size=1, max_size=3),  # lone surrogates
+    st.text(st.characters(categories=["Cc", "Cf", "Zs", "Zl", "Zp"]), max_size=8),
+    st.sampled_from(["\u202ereverse", "a\x00b", "\ufeffid", "\U0010ffff", "id\r\n", " "]),
+)
+hostile_texts = st.one_of(huge_texts, odd_texts)
+extreme_dates = st.one_of(
+    st.dates().map(lambda d: f"{d.year:04d}-{d.month:02d}-{d.day:02d}"),
+    st.sampled_from(["9999-12-31", "0001-01-01", "9999-12-30", "0000-01-01", "2026-02-29"]),
+)
+extreme_datetimes = st.builds(
+    lambda day, hms, offset: f"{day}T{hms}{offset}",
+    extreme_dates,
+    st.sampled_from(["00:00:00", "23:59:59.9999999999", "24:00:00", "12:00:00"]),
+    st.sampled_from(["Z", "+14:00", "-12:00", "+23:59", "-01:00", "+05:99", "+24:00"]),
+)
+zones = st.one_of(
+    st.sampled_from(sorted(zoneinfo.available_timezones())),
+    st.sampled_from(["Pacific/Kiritimati", "Etc/GMT-14", "Etc/GMT+12", "right/UTC", "localtime"]),
+    hostile_texts,
+)
+huge_channel_lists = st.builds(lambda n: [f"c{i}" for i in range(n)], st.integers(0, 3_000))
+hostile_requests = st.fixed_dictionaries(
+    {
+        "request_id": st.one_of(st.text(min_size=1, max_size=10), hostile_texts),
+        "export_type": st.one_of(st.sampled_from(list(EXPORTS)), hostile_texts),
+    },
+    optional={
+        "timezone": zones,
+        "from": st.one_of(extreme_dates, extreme_datetimes, hostile_texts),
+        "to": st.one_of(extreme_dates, extreme_datetimes, hostile_texts),
+        "channels": st.one_of(
+            huge_channel_lists, st.lists(hostile_texts, max_size=3), st.lists(odd_texts)
+        ),
+        "locale": st.one_of(st.sampled_from(["en", "es"]), hostile_texts),
+    },
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(request=hostile_requests)
+def test_hostile_requests_are_parsed_or_refused_with_a_short_reason(request: Any) -> None:
+    """What the exporter does with a request message before any export runs
+    (exporter.service.Exporter.handle): decode, validate, echo; everything bounded."""
+    try:
+        raw = orjson.dumps(request)
+    except TypeError:  # lone surrogates cannot be JSON: only Python callers send them
+        raw = None
+    started = {"started_at": "2026-11-02T00:00:00.000Z"}
+    try:
+        parsed = parse_request(decode_request(raw) if raw is not None else request)
+    except BadRequest as exc:
+        reason = failed({**started, **echo_fields(request)}, str(exc))
+        assert reason["error"] and reason["error"].isprintable()
+        assert len(reason["error"]) <= MAX_REASON_LEN
+        assert len(orjson.dumps(reason, option=orjson.OPT_NON_STR_KEYS)) < 2_000
+    else:
+        assert len(parsed.request_id) <= 200 and parsed.request_id.isprintable()
+        assert len(parsed.channels) <= 1_000
+        if parsed.start is not None and parsed.end is not None:
+            assert parsed.start < parsed.end
+            to_ms(parsed.start), to_ms(parsed.end)  # representable as epoch ms
+
+
+def test_a_request_larger_than_the_limit_is_refused_before_decoding() -> None:
+    raw = b'{"request_id": "' + b"x" * MAX_REQUEST_BYTES + b'"}'
+    try:
+        decode_request(raw)
+    except BadRequest as exc:
+        assert "maximum" in str(exc) and len(str(exc)) < 100
+    else:  # pragma: no cover - the assertion
+        raise AssertionError("accepted")
+
+
+def test_deeply_nested_or_invalid_utf8_requests_are_refused() -> None:
+    for raw in (b"[" * 100_000 + b"]" * 100_000, b'{"request_id": "\xff\xfe"}', b"\xc3("):
+        try:
+            decode_request(raw)
+        except BadRequest as exc:
+            assert str(exc).startswith("request is not JSON")
+        else:  # pragma: no cover - the assertion
+            raise AssertionError(raw[:20])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import random
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,10 @@ NASTY = [
     None, "", "plain", "a,b", 'say "hi"', "line\nbreak", "cr\rhere", "=1+2", "+33", "-5",
     "@home", "\tx", "\rx", "'quoted'", "ñandú, señor", "emoji 🎉", "|pipe|", "back\\slash",
     ",", '"', "a\r\nb", "-", "tag-1", "x" * 300,
+    # hostile: formula starts behind whitespace or invisible characters, list separators
+    " =1", "\u00a0=1", "\ufeff@x", "\u200b+1", "\u3000-1", "\u2028=1", "\n=x", " \t=1",
+    "\uff1d1", "é=", "\U0001f600=", "\u200b", " ", "a|b", "a\\|b", "\\", "|", "\\|",
+    "\U00010400|\U0010fffd",
 ]  # fmt: skip
 ZONES = ["UTC", "America/New_York", "Europe/London", "Asia/Kolkata", "Australia/Lord_Howe"]
 
@@ -123,7 +128,8 @@ def nasty_model(path: Path, seed: int) -> ReadModel:
         base = rng.choice([-157_766_400_000, 0, 1_793_577_600_000, 4_102_444_800_000])
         return base + rng.randrange(-400 * 86_400_000, 400 * 86_400_000)
 
-    ids = ["a", "b", "c,d", '"e"', "=f", "-g", "h|i", "ñ", "", "unknown"]
+    ids = ["a", "b", "c,d", '"e"', "=f", "-g", "h|i", "ñ", "", " =j", "\ufeff+k", "l\\|m",
+           "|", "\U00010400", "unknown"]  # fmt: skip
     directory = []
     for kind in ("channel", "contact", "agent", "team", "tag", "topic"):
         for entity in ids[:-1]:
@@ -227,3 +233,24 @@ def test_a_directory_value_of_another_type_takes_the_general_path(tmp_path: Path
     rows = BUILDERS["messages"](context)
     assert isinstance(rows, SqlRows)
     assert rows.write_records(io.BytesIO().write, request.spec, request.tz) is None
+
+
+@pytest.mark.parametrize("export_type", list(SQL_EXPORTS))
+def test_a_thousand_hostile_channel_ids_are_one_parameter_and_give_the_same_bytes(
+    tmp_path: Path, export_type: str
+) -> None:
+    """The channel filter binds one JSON array (json_each): 1,000 ids (the request limit),
+    among them ids with separators, quotes and astral characters, cost no more than a few
+    and filter the same on both paths."""
+    model = nasty_model(tmp_path / "channels.sqlite", 6)
+    hostile = ["c,d", '"e"', "h|i", "l\\|m", "|", "\U00010400", " =j"]
+    channels = hostile + [f"filler-{i}" for i in range(1000 - len(hostile))]
+    variant = {"from": "2026-01-01", "to": "2026-12-31", "channels": channels}
+    started = time.monotonic()
+    fast, general, ran = both(model, request_for(export_type, **variant))
+    assert time.monotonic() - started < 10
+    assert ran and fast == general
+    few, _, _ = both(model, request_for(export_type, **{**variant, "channels": hostile}))
+    assert few == fast  # the fillers match nothing
+    everything, _, _ = both(model, request_for(export_type, **{**variant, "channels": []}))
+    assert everything.count(b"\r\n") > fast.count(b"\r\n") > 1  # filtered, not empty
