@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.coordinator.protocol import ConsumerProtocol
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
 from streamproc.security import client_kwargs
 from streamproc.settings import Settings
@@ -71,10 +72,11 @@ async def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str
         replicas = settings.topic_replication_factor
         for spec in wanted:
             try:
-                await admin.create_topics(
+                response = await admin.create_topics(
                     [NewTopic(spec.name, spec.partitions, replicas, topic_configs=spec.config)]
                 )
-                created.append(spec.name)
+                if _created(response, spec.name):
+                    created.append(spec.name)
             except TopicAlreadyExistsError:
                 pass
         await _wait_for_metadata(admin, [t.name for t in wanted], timeout_s)
@@ -82,6 +84,20 @@ async def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str
         await admin.close()
     await commit_start_offsets(settings)
     return created
+
+
+def _created(response: Any, name: str) -> bool:
+    """Whether a CreateTopics response created ``name``: False when it already existed;
+    the broker's error (e.g. a replication factor above the number of brokers) is raised,
+    with its message, instead of being left for a metadata wait to time out on."""
+    for topic_error in getattr(response, "topic_errors", ()):
+        topic, code, *rest = topic_error
+        if code == TopicAlreadyExistsError.errno:
+            return False
+        if code:
+            message = rest[0] if rest and rest[0] else ""
+            raise for_code(code)(f"cannot create topic {topic}: {message}")
+    return True
 
 
 async def commit_start_offsets(settings: Settings) -> int:
