@@ -7,6 +7,7 @@ import base64
 import contextlib
 import dataclasses
 import fcntl
+import hashlib
 import logging
 import os
 import re
@@ -44,6 +45,8 @@ POM = Path(__file__).parent / "pom.xml"
 #: Written into ``<cache>/kafka-<version>/`` once every jar is in place.
 COMPLETE_MARKER = "COMPLETE"
 PID_FILE = "kafka.pid"
+#: Which user's SCRAM credentials the storage was formatted with (name and a hash).
+SCRAM_MARKER = "scram-user"
 SERVER_PROPERTIES = "server.properties"
 LOG4J_CONFIG = "log4j2.properties"
 #: What log4j2 writes (the broker's own log).
@@ -99,6 +102,8 @@ class BrokerStatus:
     data_dir: Path
     #: Seconds ``up`` took to fetch/format/start it; None when nothing was started.
     started_in_s: float | None = None
+    #: Something the operator should know about the started broker (e.g. SCRAM users).
+    warning: str | None = None
 
 
 # -- paths -----------------------------------------------------------------------------
@@ -392,7 +397,11 @@ def up(settings: Settings, *, timeout_s: float = 90) -> BrokerStatus:
             _stop_pid(pid, timeout_s=30)
             _pid_file(settings).unlink(missing_ok=True)
             raise BrokerError(f"{exc}\n(the half-started broker was stopped)") from None
-        return dataclasses.replace(status(settings), started_in_s=round(time.monotonic() - t0, 2))
+        return dataclasses.replace(
+            status(settings),
+            started_in_s=round(time.monotonic() - t0, 2),
+            warning=_scram_warning(settings),
+        )
 
 
 @contextlib.contextmanager
@@ -645,6 +654,35 @@ def _format_storage(
     if done.returncode != 0:
         out = (done.stdout + done.stderr).strip()
         raise BrokerError(f"formatting the KRaft storage in {data} failed:\n{out}")
+    if settings.security_protocol == "SASL_PLAINTEXT":
+        _write_atomic(settings.kafka_dir / SCRAM_MARKER, _scram_fingerprint(settings), mode=0o600)
+
+
+def _scram_fingerprint(settings: Settings) -> str:
+    secret = f"{settings.sasl_username}\0{settings.sasl_password}".encode()
+    return f"{settings.sasl_username} {hashlib.sha256(secret).hexdigest()}\n"
+
+
+def _scram_warning(settings: Settings) -> str | None:
+    """Why SCRAM logins will fail on this broker, if they will (PLAIN still works).
+
+    SCRAM credentials are stored in the cluster metadata when the storage is formatted;
+    a data dir formatted without SASL, or for another user or password, lacks them.
+    """
+    if settings.security_protocol != "SASL_PLAINTEXT":
+        return None
+    try:
+        stored = (settings.kafka_dir / SCRAM_MARKER).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        stored = None
+    if stored == _scram_fingerprint(settings):
+        return None
+    return (
+        f"SCRAM logins will fail: the storage in {settings.kafka_dir / LOG_DIRS} was formatted "
+        f"{'without SASL' if stored is None else 'for another user or password'}; PLAIN works. "
+        f"For SCRAM, `kafka down`, delete {settings.kafka_dir} and `kafka up` again "
+        f"(this deletes the broker's data)"
+    )
 
 
 def _start(

@@ -52,7 +52,8 @@ def sasl_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
         sasl_username="streamproc",
         sasl_password=f"pw-{uuid.uuid4().hex}",
     )
-    broker.up(settings, timeout_s=120)
+    started = broker.up(settings, timeout_s=120)
+    assert started.warning is None, started.warning  # freshly formatted: SCRAM users exist
     try:
         yield settings
     finally:

@@ -15,7 +15,14 @@ from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 from faust.types.auth import AuthProtocol, SASLMechanism
 
 from streamproc.app import create_app
-from streamproc.broker import BrokerError, _scram_arguments, _write_config
+from streamproc.broker import (
+    SCRAM_MARKER,
+    BrokerError,
+    _scram_arguments,
+    _scram_fingerprint,
+    _scram_warning,
+    _write_config,
+)
 from streamproc.security import client_kwargs, faust_credentials
 from streamproc.settings import Settings, SettingsError
 
@@ -221,3 +228,16 @@ def test_local_broker_refuses_what_it_cannot_serve(
     with pytest.raises(BrokerError, match=None) as raised:
         _write_config(settings)
     assert message in str(raised.value)
+
+
+def test_local_broker_warns_when_its_storage_lacks_the_scram_user(tmp_path: Path) -> None:
+    settings = replace(Settings.from_env(SASL_ENV), data_dir=tmp_path)
+    settings.kafka_dir.mkdir(parents=True)
+    warning = _scram_warning(settings)
+    assert warning and "formatted without SASL; PLAIN works" in warning
+    (settings.kafka_dir / SCRAM_MARKER).write_text(_scram_fingerprint(settings))
+    assert _scram_warning(settings) is None
+    assert "hunter2" not in (settings.kafka_dir / SCRAM_MARKER).read_text()
+    changed = replace(settings, sasl_username="someone-else")
+    assert "for another user or password" in (_scram_warning(changed) or "")
+    assert _scram_warning(replace(settings, security_protocol="PLAINTEXT")) is None
