@@ -742,7 +742,9 @@ def _wait_ready(
                 f"; raise the timeout (`up --timeout`) or read {broker_log(settings)}; it ends "
                 f"with:\n{_log_tail(settings, since)}"
             )
-        probe = dataclasses.replace(settings, bootstrap_servers=bootstrap)
+        # In SASL mode the probe logs in with PLAIN, whose user list `up` has just written
+        # (SCRAM users may be missing from an older storage: see _scram_warning).
+        probe = dataclasses.replace(settings, bootstrap_servers=bootstrap, sasl_mechanism="PLAIN")
         if _port_answers(port) and _run(_metadata_ready(probe, min(remaining, 10.0))):
             return
         _wait_exit(pid, min(0.25, max(remaining, 0.0)))

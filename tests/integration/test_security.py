@@ -158,6 +158,7 @@ def test_clients_without_the_right_credentials_are_refused(
     refused = run_cli(wrong, "topics", "create", timeout_s=60)
     assert refused.returncode != 0
     assert f"cannot create topics on {sasl_kafka.bootstrap_servers}" in refused.stderr
+    assert "STREAMPROC_SECURITY_PROTOCOL=SASL_PLAINTEXT and these credentials" in refused.stderr
     assert WRONG_PASSWORD not in refused.stdout + refused.stderr
 
 

@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from faust.auth import SASLCredentials, SSLCredentials
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 from faust.types.auth import AuthProtocol, SASLMechanism
@@ -23,6 +24,7 @@ from streamproc.broker import (
     _scram_warning,
     _write_config,
 )
+from streamproc.cli import main
 from streamproc.security import client_kwargs, faust_credentials
 from streamproc.settings import Settings, SettingsError
 
@@ -241,3 +243,15 @@ def test_local_broker_warns_when_its_storage_lacks_the_scram_user(tmp_path: Path
     changed = replace(settings, sasl_username="someone-else")
     assert "for another user or password" in (_scram_warning(changed) or "")
     assert _scram_warning(replace(settings, security_protocol="PLAINTEXT")) is None
+
+
+def test_commands_refuse_incoherent_security_settings_with_a_fix(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("STREAMPROC_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("STREAMPROC_SASL_PASSWORD", "hunter2-secret")
+    monkeypatch.delenv("STREAMPROC_SASL_USERNAME", raising=False)
+    result = CliRunner().invoke(main, ["topics", "create"])
+    assert result.exit_code == 2
+    assert "STREAMPROC_SECURITY_PROTOCOL=SASL_SSL needs STREAMPROC_SASL_USERNAME" in result.output
+    assert "hunter2" not in result.output
