@@ -220,13 +220,8 @@ def check_security(settings: Settings, explicit: set[str] | None = None) -> None
 
 
 def _non_default_fields(settings: Settings) -> set[str]:
-    defaults = Settings()
-    return {
-        f.name
-        for f in fields(settings)
-        if f.name in SASL_FIELDS + SSL_FIELDS
-        and getattr(settings, f.name) != getattr(defaults, f.name)
-    }
+    """The SASL and TLS fields that hold a value (all default to None)."""
+    return {name for name in SASL_FIELDS + SSL_FIELDS if getattr(settings, name) is not None}
 
 
 def settings_to_env(settings: Settings) -> dict[str, str]:
