@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaProducer
 from streamproc.changelog import changelog_topic
 from streamproc.intake import partition_for_key
 from streamproc.produce import produce_lines
+from streamproc.security import client_kwargs
 from streamproc.settings import Settings
 from streamproc.topics import consumer_lag, ensure_topics
 
@@ -20,9 +21,7 @@ async def _fill_changelog(settings: Settings, keys: int) -> None:
     """Write ``keys`` directory records straight into the directory table's changelog,
     on the partition each key's entity belongs to (as a worker would have)."""
     topic = changelog_topic(settings, "directory")  # created by ensure_topics
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers, linger_ms=20, max_batch_size=512 * 1024
-    )
+    producer = AIOKafkaProducer(**client_kwargs(settings), linger_ms=20, max_batch_size=512 * 1024)
     await producer.start()
     try:
         pending = []

@@ -27,6 +27,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from streamproc.changelog import changelog_topic
 from streamproc.events import EVENT_TYPES, InvalidEvent, parse_event
 from streamproc.produce import produce_lines
+from streamproc.security import client_kwargs
 from streamproc.settings import Settings, settings_to_env
 from streamproc.simulate import SimulationConfig, simulate
 from streamproc.topics import consumer_lag, ensure_topics, partition_counts
@@ -71,7 +72,7 @@ async def baseline_read(settings: Settings, total: int) -> float:
     counts = await partition_counts(settings, list(settings.inbound_topics))
     tps = [TopicPartition(t, p) for t, n in counts.items() for p in range(n)]
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
+        **client_kwargs(settings),
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -196,7 +197,7 @@ def freshness(
         async def watch() -> None:
             consumer = AIOKafkaConsumer(
                 topic,
-                bootstrap_servers=settings.bootstrap_servers,
+                **client_kwargs(settings),
                 group_id=None,
                 auto_offset_reset="latest",
             )
@@ -223,7 +224,7 @@ def freshness(
         async def send() -> None:
             from aiokafka import AIOKafkaProducer
 
-            producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=1)
+            producer = AIOKafkaProducer(**client_kwargs(settings), linger_ms=1)
             await producer.start()
             try:
                 start = time.monotonic()

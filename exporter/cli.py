@@ -167,6 +167,7 @@ async def _request_and_wait(
 ) -> dict[str, Any]:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+    from streamproc.security import client_kwargs
     from streamproc.topics import ensure_topics
 
     try:
@@ -175,8 +176,8 @@ async def _request_and_wait(
         raise click.ClickException(
             f"cannot reach Kafka at {settings.bootstrap_servers}: {exc}"
         ) from None
-    results = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    results = AIOKafkaConsumer(**client_kwargs(settings), group_id=None)
+    producer = AIOKafkaProducer(**client_kwargs(settings), acks="all")
     await results.start()
     await producer.start()
     try:

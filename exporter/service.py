@@ -28,6 +28,7 @@ from exporter.request import (
 from exporter.rows import BUILDERS, Context, Directory, at
 from exporter.sync import ChangelogFollower, FollowerStalled, Offsets
 from streamproc import kafka_fixes
+from streamproc.security import client_kwargs
 from streamproc.settings import Settings
 from streamproc.topics import committed_and_end, partition_counts
 
@@ -90,9 +91,7 @@ class Exporter:
     async def start(self) -> None:
         """Connect to Kafka."""
         await self.follower.start()
-        self.inbound_reader = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.bootstrap_servers, group_id=None
-        )
+        self.inbound_reader = AIOKafkaConsumer(**client_kwargs(self.settings), group_id=None)
         await self.inbound_reader.start()
 
     async def stop(self) -> None:
@@ -293,12 +292,12 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
     await exporter.start()
     requests = AIOKafkaConsumer(
         settings.topic_export_requests,
-        bootstrap_servers=settings.bootstrap_servers,
+        **client_kwargs(settings),
         group_id=f"{settings.app_id}-exporter",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(**client_kwargs(settings), acks="all")
     await requests.start()
     await producer.start()
     stop = stop or asyncio.Event()

@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from exporter.readmodel import STATE_TABLES, ReadModel
 from streamproc.changelog import changelog_topic
+from streamproc.security import client_kwargs
 from streamproc.settings import Settings
 from streamproc.topics import partition_counts
 
@@ -40,7 +41,7 @@ class ChangelogFollower:
             TopicPartition(t, p) for t, n in sorted(counts.items()) for p in range(n)
         ]
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.bootstrap_servers,
+            **client_kwargs(self.settings),
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

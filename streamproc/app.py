@@ -7,6 +7,7 @@ import faust
 from streamproc import fastpath, faust_fixes
 from streamproc.agents.ingest import register_ingest
 from streamproc.agents.watchdog import Progress, register_watchdog
+from streamproc.security import faust_credentials
 from streamproc.settings import Settings
 from streamproc.tables import Tables, declare_tables
 
@@ -22,7 +23,8 @@ def create_app(settings: Settings) -> tuple[faust.App, Tables]:
         datadir=str(settings.table_state_dir),
         autodiscover=False,
         topic_partitions=settings.events_partitions,
-        topic_replication_factor=1,
+        topic_replication_factor=settings.topic_replication_factor,
+        broker_credentials=faust_credentials(settings),
         table_standby_replicas=0,
         consumer_auto_offset_reset="earliest",
         web_enabled=False,

@@ -6,6 +6,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from streamproc.security import client_kwargs
 from streamproc.settings import Settings
 from streamproc.topics import partition_counts
 
@@ -25,7 +26,7 @@ async def read_to_end(settings: Settings, topic: str) -> list[Any]:
     if not count:
         return []
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
+        **client_kwargs(settings),
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",

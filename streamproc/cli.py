@@ -30,7 +30,8 @@ def main() -> None:
 
     Configuration comes from STREAMPROC_* environment variables (see README), e.g.
     STREAMPROC_BOOTSTRAP_SERVERS (default 127.0.0.1:9092), STREAMPROC_DATA_DIR (default
-    ./.data), STREAMPROC_EVENTS_PARTITIONS (default 8).
+    ./.data), STREAMPROC_EVENTS_PARTITIONS (default 8). A secured cluster:
+    STREAMPROC_SECURITY_PROTOCOL, STREAMPROC_SASL_*, STREAMPROC_SSL_* (docs/security.md).
     """
 
 
@@ -50,7 +51,9 @@ def topics_create() -> None:
     except Exception as exc:  # connection failures come in many types
         raise click.ClickException(
             f"cannot create topics on {settings.bootstrap_servers}: {exc}. "
-            "Is the broker up? (streamproc kafka up)"
+            "Is the broker up? (streamproc kafka up) Does it expect "
+            f"STREAMPROC_SECURITY_PROTOCOL={settings.security_protocol} and these "
+            "credentials? (docs/security.md)"
         ) from None
     click.echo(f"created {len(created)} topic(s): {', '.join(created) or '-'}")
 

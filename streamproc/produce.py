@@ -13,6 +13,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from streamproc.events import routing_of
+from streamproc.security import client_kwargs
 from streamproc.settings import Settings
 
 ProgressFn = Callable[[int, float], None]
@@ -66,7 +67,7 @@ async def produce_lines(
 ) -> ProduceSummary:
     """Publish every line (acks=all, idempotent producer); ``rate`` caps lines per second."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers,
+        **client_kwargs(settings),
         acks="all",
         enable_idempotence=True,
         linger_ms=5,

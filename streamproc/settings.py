@@ -9,6 +9,13 @@ from pathlib import Path
 
 ENV_PREFIX = "STREAMPROC_"
 INGEST_PATHS = ("batch", "stream")
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+#: Credentials that only mean something with a SASL security protocol (the mechanism has a
+#: default, PLAIN, and is simply unused without SASL).
+SASL_FIELDS = ("sasl_username", "sasl_password")
+#: Fields that only mean something with a TLS security protocol.
+SSL_FIELDS = ("ssl_cafile", "ssl_certfile", "ssl_keyfile")
 
 
 class SettingsError(ValueError):
@@ -24,6 +31,19 @@ class Settings:
     kafka_port: int = 9092
     kafka_version: str = "4.1.1"
     kafka_heap: str = "512m"
+    # How every client the service builds authenticates (docs/security.md). The local
+    # broker (`streamproc kafka up`) serves PLAINTEXT or SASL_PLAINTEXT as set here.
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = "PLAIN"
+    sasl_username: str | None = None
+    # Never printed: left out of repr() (the dataclass repr shows every other field).
+    sasl_password: str | None = field(default=None, repr=False)
+    # TLS (SSL, SASL_SSL): CA bundle to trust (default: the system's), client cert and key.
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    # Replication factor of every topic the service creates (and Faust's own topics).
+    topic_replication_factor: int = 1
     # Where the service keeps its state (broker data, RocksDB tables, exports).
     data_dir: Path = field(default_factory=lambda: Path(".data").resolve())
     # Where downloaded broker jars are cached across checkouts.
@@ -144,15 +164,74 @@ class Settings:
             if raw is None or raw == "":
                 continue
             values[f.name] = _convert(f.name, f.type, raw)
+        for name in ("security_protocol", "sasl_mechanism"):
+            if name in values:
+                values[name] = str(values[name]).strip().upper()
         settings = cls(**values)  # type: ignore[arg-type]
         if settings.ingest_path not in INGEST_PATHS:
             raise SettingsError(
                 f"{env_var('ingest_path')}={settings.ingest_path!r} is not one of "
                 + ", ".join(INGEST_PATHS)
             )
+        check_security(settings, explicit=set(values))
         if "bootstrap_servers" not in values and "kafka_port" in values:
             settings = cls(**{**values, "bootstrap_servers": f"127.0.0.1:{settings.kafka_port}"})  # type: ignore[arg-type]
         return settings
+
+
+def check_security(settings: Settings, explicit: set[str] | None = None) -> None:
+    """Raise SettingsError when the security settings do not make one coherent setup.
+
+    ``explicit`` names the fields set in the environment: a SASL or TLS field set for a
+    protocol that does not use it is an error (it would be silently ignored otherwise).
+    """
+    given = set(explicit) if explicit is not None else _non_default_fields(settings)
+    protocol = settings.security_protocol
+    var = env_var("security_protocol")
+    if protocol not in SECURITY_PROTOCOLS:
+        raise SettingsError(f"{var}={protocol!r} is not one of " + ", ".join(SECURITY_PROTOCOLS))
+    sasl = protocol.startswith("SASL_")
+    tls = protocol in ("SSL", "SASL_SSL")
+    if sasl:
+        if settings.sasl_mechanism not in SASL_MECHANISMS:
+            raise SettingsError(
+                f"{env_var('sasl_mechanism')}={settings.sasl_mechanism!r} is not one of "
+                + ", ".join(SASL_MECHANISMS)
+            )
+        missing = [
+            env_var(n) for n in ("sasl_username", "sasl_password") if not getattr(settings, n)
+        ]
+        if missing:
+            raise SettingsError(f"{var}={protocol} needs " + " and ".join(missing))
+    else:
+        stray = [env_var(n) for n in SASL_FIELDS if n in given]
+        if stray:
+            raise SettingsError(
+                f"{', '.join(stray)} only apply to SASL: set {var}=SASL_SSL (or "
+                f"SASL_PLAINTEXT) or unset them (it is {protocol})"
+            )
+    if tls:
+        if settings.ssl_keyfile is not None and settings.ssl_certfile is None:
+            raise SettingsError(
+                f"{env_var('ssl_keyfile')} is set without {env_var('ssl_certfile')}: set the "
+                "client certificate too (or unset the key)"
+            )
+        for name in SSL_FIELDS:
+            path = getattr(settings, name)
+            if path is not None and not Path(path).is_file():
+                raise SettingsError(f"{env_var(name)}={str(path)!r}: no such file")
+    else:
+        stray = [env_var(n) for n in SSL_FIELDS if n in given]
+        if stray:
+            raise SettingsError(
+                f"{', '.join(stray)} only apply to TLS: set {var}=SSL (or SASL_SSL) or "
+                f"unset them (it is {protocol})"
+            )
+
+
+def _non_default_fields(settings: Settings) -> set[str]:
+    """The SASL and TLS fields that hold a value (all default to None)."""
+    return {name for name in SASL_FIELDS + SSL_FIELDS if getattr(settings, name) is not None}
 
 
 def settings_to_env(settings: Settings) -> dict[str, str]:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.coordinator.protocol import ConsumerProtocol
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
+from streamproc.security import client_kwargs
 from streamproc.settings import Settings
 
 TABLE_NAMES = (
@@ -61,20 +63,20 @@ def required_topics(settings: Settings) -> list[TopicSpec]:
 
 async def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
     """Create the missing required topics; returns the names created (idempotent)."""
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.bootstrap_servers, request_timeout_ms=int(timeout_s * 1000)
-    )
+    admin = AIOKafkaAdminClient(**client_kwargs(settings), request_timeout_ms=int(timeout_s * 1000))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         wanted = [t for t in required_topics(settings) if t.name not in existing]
         created: list[str] = []
+        replicas = settings.topic_replication_factor
         for spec in wanted:
             try:
-                await admin.create_topics(
-                    [NewTopic(spec.name, spec.partitions, 1, topic_configs=spec.config)]
+                response = await admin.create_topics(
+                    [NewTopic(spec.name, spec.partitions, replicas, topic_configs=spec.config)]
                 )
-                created.append(spec.name)
+                if _created(response, spec.name):
+                    created.append(spec.name)
             except TopicAlreadyExistsError:
                 pass
         await _wait_for_metadata(admin, [t.name for t in wanted], timeout_s)
@@ -82,6 +84,20 @@ async def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str
         await admin.close()
     await commit_start_offsets(settings)
     return created
+
+
+def _created(response: Any, name: str) -> bool:
+    """Whether a CreateTopics response created ``name``: False when it already existed;
+    the broker's error (e.g. a replication factor above the number of brokers) is raised,
+    with its message, instead of being left for a metadata wait to time out on."""
+    for topic_error in getattr(response, "topic_errors", ()):
+        topic, code, *rest = topic_error
+        if code == TopicAlreadyExistsError.errno:
+            return False
+        if code:
+            message = rest[0] if rest and rest[0] else ""
+            raise for_code(code)(f"cannot create topic {topic}: {message}")
+    return True
 
 
 async def commit_start_offsets(settings: Settings) -> int:
@@ -95,7 +111,7 @@ async def commit_start_offsets(settings: Settings) -> int:
     counts = await partition_counts(settings, list(settings.inbound_topics))
     tps = [TopicPartition(t, p) for t, n in counts.items() for p in range(n)]
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
+        **client_kwargs(settings),
         group_id=settings.app_id,
         enable_auto_commit=False,
     )
@@ -117,7 +133,7 @@ async def commit_start_offsets(settings: Settings) -> int:
 
 async def partition_counts(settings: Settings, names: list[str]) -> dict[str, int]:
     """Partition count of each named topic that exists (absent topics are left out)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**client_kwargs(settings))
     await admin.start()
     try:
         described = await admin.describe_topics(names)
@@ -137,8 +153,8 @@ async def committed_and_end(
     the group never committed counts as committed at 0."""
     if not tps:
         return {}
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None)
+    admin = AIOKafkaAdminClient(**client_kwargs(settings))
+    consumer = AIOKafkaConsumer(**client_kwargs(settings), group_id=None)
     try:
         await admin.start()
         await consumer.start()
@@ -166,7 +182,7 @@ def inbound_partitions(settings: Settings) -> list[TopicPartition]:
 async def group_assignment(settings: Settings, group: str) -> tuple[str, set[TopicPartition]]:
     """The consumer group's state ("Stable", "PreparingRebalance", ...) and the partitions
     assigned to its members, as the group coordinator describes them."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**client_kwargs(settings))
     await admin.start()
     try:
         (response,) = await admin.describe_consumer_groups([group])

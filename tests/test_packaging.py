@@ -64,3 +64,41 @@ def test_compose_uses_the_local_broker_settings(
         for k, v in (line.split(":", 1) for line in compose_config.splitlines() if ":" in line)
     }
     assert values.get(env_name) == props[prop]
+
+
+def _service_environment(compose_config: str, service: str) -> dict[str, str]:
+    """The environment of one service as `docker-compose config` renders it."""
+    block = compose_config.split(f"\n  {service}:\n", 1)[1]
+    env: dict[str, str] = {}
+    lines = iter(block.splitlines())
+    for line in lines:
+        if line.strip() == "environment:":
+            break
+    for line in lines:
+        if not line.startswith("      "):
+            break
+        key, _, value = line.strip().partition(":")
+        env[key] = value.strip().strip("'\"")
+    return env
+
+
+def test_compose_passes_the_security_settings_through(compose_config: str) -> None:
+    """Every security variable reaches the services; unset, they load as plaintext defaults."""
+    for service in ("topics", "worker", "exporter"):
+        env = _service_environment(compose_config, service)
+        for name in ("SECURITY_PROTOCOL", "SASL_USERNAME", "SASL_PASSWORD", "SSL_CAFILE",
+                     "TOPIC_REPLICATION_FACTOR"):  # fmt: skip
+            assert f"STREAMPROC_{name}" in env, (service, name)
+        settings = Settings.from_env(env)
+        assert settings.security_protocol == "PLAINTEXT"
+        assert settings.topic_replication_factor == 1
+
+
+def test_the_image_does_not_run_as_root() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+    users = [i for i, ln in enumerate(lines) if ln.startswith("USER ")]
+    assert users, "the Dockerfile has no USER: the service would run as root"
+    user = lines[users[-1]].split()[1].split(":")[0]
+    assert user not in ("root", "0"), "the image's last USER is root"
+    assert f"chown {user}:" in text and "/data" in text, "the user must own its data dir"

@@ -7,6 +7,7 @@ import base64
 import contextlib
 import dataclasses
 import fcntl
+import hashlib
 import logging
 import os
 import re
@@ -23,6 +24,7 @@ from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+from streamproc.security import client_kwargs
 from streamproc.settings import Settings, env_var
 
 __all__ = [
@@ -43,6 +45,8 @@ POM = Path(__file__).parent / "pom.xml"
 #: Written into ``<cache>/kafka-<version>/`` once every jar is in place.
 COMPLETE_MARKER = "COMPLETE"
 PID_FILE = "kafka.pid"
+#: Which user's SCRAM credentials the storage was formatted with (name and a hash).
+SCRAM_MARKER = "scram-user"
 SERVER_PROPERTIES = "server.properties"
 LOG4J_CONFIG = "log4j2.properties"
 #: What log4j2 writes (the broker's own log).
@@ -98,6 +102,8 @@ class BrokerStatus:
     data_dir: Path
     #: Seconds ``up`` took to fetch/format/start it; None when nothing was started.
     started_in_s: float | None = None
+    #: Something the operator should know about the started broker (e.g. SCRAM users).
+    warning: str | None = None
 
 
 # -- paths -----------------------------------------------------------------------------
@@ -369,6 +375,7 @@ def up(settings: Settings, *, timeout_s: float = 90) -> BrokerStatus:
                 _wait_ready(settings, pid, deadline)
             return status(settings)
         _pid_file(settings).unlink(missing_ok=True)  # stale
+        _listener_protocol(settings)  # fail before any download on settings it cannot serve
         _check_ports(settings)
         java = _java()
         heap = settings.kafka_heap
@@ -390,7 +397,11 @@ def up(settings: Settings, *, timeout_s: float = 90) -> BrokerStatus:
             _stop_pid(pid, timeout_s=30)
             _pid_file(settings).unlink(missing_ok=True)
             raise BrokerError(f"{exc}\n(the half-started broker was stopped)") from None
-        return dataclasses.replace(status(settings), started_in_s=round(time.monotonic() - t0, 2))
+        return dataclasses.replace(
+            status(settings),
+            started_in_s=round(time.monotonic() - t0, 2),
+            warning=_scram_warning(settings),
+        )
 
 
 @contextlib.contextmanager
@@ -436,16 +447,20 @@ def _write_config(settings: Settings) -> Path:
     kdir = settings.kafka_dir
     port = settings.kafka_port
     ctl = port + 1
+    # The client listener speaks what the clients are configured for (PLAINTEXT or
+    # SASL_PLAINTEXT); the KRaft controller listener stays PLAINTEXT on 127.0.0.1.
+    listener = _listener_protocol(settings)
     props = {
         # Single node, combined mode (KRaft, no ZooKeeper).
         "process.roles": "broker,controller",
         "node.id": "1",
-        "listeners": f"PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{ctl}",
-        "advertised.listeners": f"PLAINTEXT://{HOST}:{port}",
-        "inter.broker.listener.name": "PLAINTEXT",
+        "listeners": f"{listener}://{HOST}:{port},CONTROLLER://{HOST}:{ctl}",
+        "advertised.listeners": f"{listener}://{HOST}:{port}",
+        "inter.broker.listener.name": listener,
         "controller.listener.names": "CONTROLLER",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "listener.security.protocol.map": f"{listener}:{listener},CONTROLLER:PLAINTEXT",
         "controller.quorum.bootstrap.servers": f"{HOST}:{ctl}",
+        **_sasl_properties(settings),
         "log.dirs": str(kdir / LOG_DIRS),
         # One replica of everything.
         "default.replication.factor": "1",
@@ -477,7 +492,8 @@ def _write_config(settings: Settings) -> Path:
     server_properties = kdir / SERVER_PROPERTIES
     lines = ["# Written by streamproc.broker on every `up`: edits are overwritten."]
     lines += [f"{k}={v}" for k, v in props.items()]
-    _write_atomic(server_properties, "\n".join(lines) + "\n")
+    # Owner-only: in SASL mode it holds the broker's user list with passwords.
+    _write_atomic(server_properties, "\n".join(lines) + "\n", mode=0o600)
 
     logfile = kdir / BROKER_LOG
     log4j = f"""\
@@ -510,10 +526,82 @@ logger.authorizer.level = warn
     return server_properties
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def _write_atomic(path: Path, text: str, *, mode: int | None = None) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
+    tmp.unlink(missing_ok=True)
+    if mode is None:
+        tmp.write_text(text, encoding="utf-8")
+    else:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
     tmp.replace(path)
+
+
+#: What the local broker's SASL mode accepts in a user name or password: it is written into
+#: a JAAS config and the storage tool's --add-scram argument unquoted.
+_LOCAL_CREDENTIAL_RE = re.compile(r"^[A-Za-z0-9._~@+-]+$")
+#: Mechanisms the local broker enables in SASL mode (the client picks one).
+LOCAL_SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+def _listener_protocol(settings: Settings) -> str:
+    """The client listener's security protocol: PLAINTEXT or SASL_PLAINTEXT."""
+    protocol = settings.security_protocol
+    if protocol not in ("PLAINTEXT", "SASL_PLAINTEXT"):
+        raise BrokerError(
+            f"the local broker serves PLAINTEXT or SASL_PLAINTEXT, not {protocol} (TLS needs "
+            f"certificates it does not make); set {env_var('security_protocol')}=SASL_PLAINTEXT "
+            "for a broker with passwords, or point STREAMPROC_BOOTSTRAP_SERVERS at your cluster"
+        )
+    if protocol == "SASL_PLAINTEXT":
+        for name in ("sasl_username", "sasl_password"):
+            value = getattr(settings, name) or ""
+            if not _LOCAL_CREDENTIAL_RE.match(value):
+                raise BrokerError(
+                    f"the local broker in SASL mode needs {env_var(name)} set, made of letters, "
+                    "digits and . _ ~ @ + - only (it is written into the broker's JAAS config)"
+                )
+    return protocol
+
+
+def _sasl_properties(settings: Settings) -> dict[str, str]:
+    """Broker-side SASL settings: one user (the configured client), PLAIN and SCRAM enabled.
+
+    PLAIN checks the password against the JAAS user list written here on every ``up``;
+    SCRAM checks the salted credentials stored in the cluster metadata when the storage is
+    formatted (``_format_storage``). The broker talks to itself with PLAIN as that user.
+    """
+    if settings.security_protocol != "SASL_PLAINTEXT":
+        return {}
+    user, password = settings.sasl_username, settings.sasl_password
+    prefix = "listener.name.sasl_plaintext"
+    return {
+        "sasl.enabled.mechanisms": ",".join(LOCAL_SASL_MECHANISMS),
+        "sasl.mechanism.inter.broker.protocol": "PLAIN",
+        f"{prefix}.plain.sasl.jaas.config": (
+            "org.apache.kafka.common.security.plain.PlainLoginModule required "
+            f'username="{user}" password="{password}" user_{user}="{password}";'
+        ),
+        f"{prefix}.scram-sha-256.sasl.jaas.config": (
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+        ),
+        f"{prefix}.scram-sha-512.sasl.jaas.config": (
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+        ),
+    }
+
+
+def _scram_arguments(settings: Settings) -> list[str]:
+    """StorageTool arguments that store the configured user's SCRAM credentials."""
+    if settings.security_protocol != "SASL_PLAINTEXT":
+        return []
+    user, password = settings.sasl_username, settings.sasl_password
+    args = []
+    for mechanism in LOCAL_SASL_MECHANISMS:
+        if mechanism.startswith("SCRAM-"):
+            args += ["--add-scram", f"{mechanism}=[name={user},password={password}]"]
+    return args
 
 
 def _cluster_id() -> str:
@@ -548,6 +636,7 @@ def _format_storage(
         _cluster_id(),
         "-c",
         str(props),
+        *_scram_arguments(settings),
     ]
     try:
         # S603 is a false alarm here: fixed argv (java + our own arguments), no shell.
@@ -565,6 +654,35 @@ def _format_storage(
     if done.returncode != 0:
         out = (done.stdout + done.stderr).strip()
         raise BrokerError(f"formatting the KRaft storage in {data} failed:\n{out}")
+    if settings.security_protocol == "SASL_PLAINTEXT":
+        _write_atomic(settings.kafka_dir / SCRAM_MARKER, _scram_fingerprint(settings), mode=0o600)
+
+
+def _scram_fingerprint(settings: Settings) -> str:
+    secret = f"{settings.sasl_username}\0{settings.sasl_password}".encode()
+    return f"{settings.sasl_username} {hashlib.sha256(secret).hexdigest()}\n"
+
+
+def _scram_warning(settings: Settings) -> str | None:
+    """Why SCRAM logins will fail on this broker, if they will (PLAIN still works).
+
+    SCRAM credentials are stored in the cluster metadata when the storage is formatted;
+    a data dir formatted without SASL, or for another user or password, lacks them.
+    """
+    if settings.security_protocol != "SASL_PLAINTEXT":
+        return None
+    try:
+        stored = (settings.kafka_dir / SCRAM_MARKER).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        stored = None
+    if stored == _scram_fingerprint(settings):
+        return None
+    return (
+        f"SCRAM logins will fail: the storage in {settings.kafka_dir / LOG_DIRS} was formatted "
+        f"{'without SASL' if stored is None else 'for another user or password'}; PLAIN works. "
+        f"For SCRAM, `kafka down`, delete {settings.kafka_dir} and `kafka up` again "
+        f"(this deletes the broker's data)"
+    )
 
 
 def _start(
@@ -624,17 +742,21 @@ def _wait_ready(
                 f"; raise the timeout (`up --timeout`) or read {broker_log(settings)}; it ends "
                 f"with:\n{_log_tail(settings, since)}"
             )
-        if _port_answers(port) and _run(_metadata_ready(bootstrap, min(remaining, 10.0))):
+        # In SASL mode the probe logs in with PLAIN, whose user list `up` has just written
+        # (SCRAM users may be missing from an older storage: see _scram_warning).
+        probe = dataclasses.replace(settings, bootstrap_servers=bootstrap, sasl_mechanism="PLAIN")
+        if _port_answers(port) and _run(_metadata_ready(probe, min(remaining, 10.0))):
             return
         _wait_exit(pid, min(0.25, max(remaining, 0.0)))
 
 
-async def _metadata_ready(bootstrap: str, timeout_s: float) -> bool:
-    """Whether an aiokafka admin client can fetch cluster metadata naming a broker."""
+async def _metadata_ready(settings: Settings, timeout_s: float) -> bool:
+    """Whether an aiokafka admin client (with the configured credentials) can fetch
+    cluster metadata naming a broker."""
     from aiokafka.admin import AIOKafkaAdminClient
 
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap, request_timeout_ms=max(int(timeout_s * 1000), 1000)
+        **client_kwargs(settings), request_timeout_ms=max(int(timeout_s * 1000), 1000)
     )
     try:
         async with asyncio.timeout(timeout_s):

@@ -16,6 +16,9 @@ Environment:
   STREAMPROC_CACHE_DIR      jar cache shared by checkouts (default ~/.cache/streamproc)
   STREAMPROC_KAFKA_VERSION  Kafka release (default 4.1.1)
   STREAMPROC_KAFKA_HEAP     broker JVM heap (default 512m)
+  STREAMPROC_SECURITY_PROTOCOL  PLAINTEXT (default) or SASL_PLAINTEXT: then the broker
+                            accepts only STREAMPROC_SASL_USERNAME/_PASSWORD (PLAIN, and
+                            SCRAM-SHA-256/512 when the storage was formatted in this mode)
 """
 
 
@@ -54,12 +57,14 @@ def up(timeout_s: float) -> None:
         st = broker.up(settings, timeout_s=timeout_s)
     except broker.BrokerError as exc:
         raise click.ClickException(str(exc)) from None
+    if st.warning:
+        click.echo(f"warning: {st.warning}", err=True)
     if st.started_in_s is None:
         click.echo(f"broker already running on {st.bootstrap} (pid {st.pid})")
     else:
         click.echo(
-            f"broker up on {st.bootstrap} in {st.started_in_s:.1f} s "
-            f"(pid {st.pid}, data in {st.data_dir})"
+            f"broker up on {st.bootstrap} ({settings.security_protocol}) in "
+            f"{st.started_in_s:.1f} s (pid {st.pid}, data in {st.data_dir})"
         )
 
 

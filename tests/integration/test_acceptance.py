@@ -26,6 +26,7 @@ from streamproc import broker
 from streamproc.changelog import read_to_end
 from streamproc.oracle import run_oracle
 from streamproc.produce import produce_lines
+from streamproc.security import client_kwargs
 from streamproc.settings import Settings
 from streamproc.topics import ensure_topics, lag_by_partition
 from tests.harness import ExporterProcess, WorkerProcess, run_cli, wait_until
@@ -85,7 +86,7 @@ def request_export(settings: Settings, request: dict[str, Any]) -> None:
     from aiokafka import AIOKafkaProducer
 
     async def go() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers)
+        producer = AIOKafkaProducer(**client_kwargs(settings))
         await producer.start()
         try:
             await producer.send_and_wait(settings.topic_export_requests, orjson.dumps(request))

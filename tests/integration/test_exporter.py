@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaProducer
 from exporter.request import parse_request
 from streamproc.changelog import read_to_end
 from streamproc.oracle import run_oracle
+from streamproc.security import client_kwargs
 from streamproc.settings import Settings
 from tests.harness import ExporterProcess, WorkerProcess, run_cli, wait_until
 
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.integration
 
 def send_request(settings: Settings, request: dict[str, Any] | bytes) -> None:
     async def go() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers)
+        producer = AIOKafkaProducer(**client_kwargs(settings))
         await producer.start()
         try:
             value = request if isinstance(request, bytes) else orjson.dumps(request)

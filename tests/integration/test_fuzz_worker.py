@@ -12,6 +12,7 @@ import pytest
 from streamproc.changelog import read_to_end
 from streamproc.events import EVENT_TYPES
 from streamproc.produce import produce_lines
+from streamproc.security import client_kwargs
 from streamproc.settings import Settings
 from streamproc.simulate import SimulationConfig, simulate
 from streamproc.topics import ensure_topics
@@ -127,7 +128,7 @@ def test_random_export_requests_always_get_a_result(isolated: Settings) -> None:
     try:
 
         async def send() -> None:
-            producer = AIOKafkaProducer(bootstrap_servers=isolated.bootstrap_servers)
+            producer = AIOKafkaProducer(**client_kwargs(isolated))
             await producer.start()
             try:
                 for value in requests:

@@ -11,6 +11,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streamproc.agents.watchdog import request_rejoin
+from streamproc.security import client_kwargs
 from streamproc.settings import Settings
 from streamproc.topics import ensure_topics, group_assignment
 from tests.harness import wait_until
@@ -32,7 +33,7 @@ def test_a_rejoin_request_rebalances_a_group_of_static_members(isolated: Setting
     async def start() -> AIOKafkaConsumer:
         consumer = AIOKafkaConsumer(
             topic,
-            bootstrap_servers=isolated.bootstrap_servers,
+            **client_kwargs(isolated),
             group_id=group,
             group_instance_id=f"{group}-a",
             session_timeout_ms=10_000,
