@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaProducer
 
 from streamproc.changelog import read_table, read_to_end
 from streamproc.intake import DEAD_LETTER_KEPT_BYTES, MAX_REASON_CHARS, partition_for_key
+from streamproc.security import client_kwargs
 from streamproc.settings import Settings
 from streamproc.topics import ensure_topics
 from tests.expectations import caught_up
@@ -113,9 +114,7 @@ def hostile_records(s: Settings) -> list[Record]:
 
 
 async def publish(s: Settings, records: list[Record]) -> list[tuple[str, int, int]]:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=s.bootstrap_servers, max_request_size=2_000_000, acks="all"
-    )
+    producer = AIOKafkaProducer(**client_kwargs(s), max_request_size=2_000_000, acks="all")
     await producer.start()
     try:
         where = []
