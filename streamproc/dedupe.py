@@ -14,3 +14,5 @@ class Admission(enum.Enum):
     """Already applied (or superseded, for last-write-wins records): nothing changed."""
     LATE = "late"
     """Too far behind its key's latest event to be applied exactly: dead-lettered."""
+    TOO_LARGE = "too_large"
+    """Its record would grow past the record bound: dead-lettered, nothing applied."""

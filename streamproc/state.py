@@ -63,7 +63,13 @@ class _OpenConversation:
     record: dict[str, Any]
     before: dict[str, Contribution]
     ids: set[str]
+    size: int
+    """An upper bound of the record's size once written (bytes)."""
     saw_duplicate: bool = False
+
+
+ENTRY_SIZE_MARGIN = 512
+"""Bytes allowed per log entry beyond its own JSON, for the bucket keys it may add."""
 
 
 @dataclass(frozen=True)
@@ -84,20 +90,33 @@ class BatchStores(Stores):
         caches = {f.name: WriteBack(getattr(stores, f.name)) for f in fields(Stores)}
         return cls(**caches, rules=rules)  # type: ignore[arg-type]
 
-    def add_to_log(self, conversation_id: str, entry: LogEntry) -> bool:
-        """Add ``entry`` to the conversation's log; False if it was there already."""
+    def add_to_log(self, conversation_id: str, entry: LogEntry) -> Admission:
+        """Add ``entry`` to the conversation's log: ACCEPTED, DUPLICATE if it was there
+        already, TOO_LARGE (nothing added) if the record could outgrow the record bound.
+
+        The size check is an upper bound kept per batch (the record as loaded plus each
+        added entry and a margin for its bucket keys), so a conversation at the bound
+        costs one check per event, not a re-run of its batch.
+        """
         current = self.open_conversations.get(conversation_id)
         if current is None:
             key = conversation_id.encode()
-            record = _load(self.conversations, key) or {"log": [], "bk": []}
+            raw = self.conversations.get(key)
+            record = orjson.loads(raw) if raw is not None else {"log": [], "bk": []}
             before = _contributions(conversation_id, record["log"], self.rules)
             ids = {e["id"] for e in record["log"]}
-            current = _OpenConversation(key, record, before, ids)
+            size = len(key) + (len(raw) if raw is not None else 16)
+            current = _OpenConversation(key, record, before, ids, size)
             self.open_conversations[conversation_id] = current
-        added = _add_entry(current.record["log"], entry, current.ids)
-        if not added:
+        if entry["id"] in current.ids:
             current.saw_duplicate = True
-        return added
+            return Admission.DUPLICATE
+        grown = current.size + len(orjson.dumps(entry)) + ENTRY_SIZE_MARGIN
+        if grown > self.rules.max_record_bytes:
+            return Admission.TOO_LARGE
+        current.size = grown
+        _add_entry(current.record["log"], entry, current.ids)
+        return Admission.ACCEPTED
 
     def settle(self) -> None:
         """Fold each touched conversation once and write its record and changed buckets.
@@ -162,6 +181,7 @@ class Rules:
     lateness_ms: int = 3_600_000
     lock_max_ms: int = 7_200_000
     partitions: int = 8
+    max_record_bytes: int = 900_000
 
 
 def _load(store: Store, key: bytes) -> Any:
@@ -194,7 +214,10 @@ def _apply_conversation_event(stores: Stores, event: Event, rules: Rules) -> Adm
     conversation_id = event.key
     entry = log_entry(event)
     if entry is not None and isinstance(stores, BatchStores):
-        changed = stores.add_to_log(conversation_id, entry)
+        admission = stores.add_to_log(conversation_id, entry)
+        if admission is Admission.TOO_LARGE:
+            return admission  # before the message record changes: nothing of it applies
+        changed = admission is Admission.ACCEPTED
     elif entry is not None:
         key = conversation_id.encode()
         record = _load(stores.conversations, key) or {"log": [], "bk": []}

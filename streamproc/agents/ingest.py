@@ -64,6 +64,7 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
         lateness_ms=settings.lateness_s * 1000,
         lock_max_ms=settings.lock_max_s * 1000,
         partitions=settings.events_partitions,
+        max_record_bytes=settings.max_record_bytes,
     )
     stores = tables.stores
     rejected = tables.rejections_by_partition
@@ -122,6 +123,19 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
             reject(message, outcome, rejections, dead_letters)
             return
         admission = apply_event(stores, outcome, rules, message.offset)
+        if admission is Admission.TOO_LARGE:
+            reject(
+                message,
+                Rejection(
+                    "too_large",
+                    f"applying it would grow conversation {shown(outcome.key)} past the "
+                    f"{settings.max_record_bytes:,}-byte record bound "
+                    "(STREAMPROC_MAX_RECORD_BYTES)",
+                ),
+                rejections,
+                dead_letters,
+            )
+            return
         if admission is Admission.LATE:
             reject(
                 message,

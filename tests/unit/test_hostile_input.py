@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from streamproc import intake
+from streamproc.dedupe import Admission
 from streamproc.events import MAX_ID_LEN, InvalidEvent, parse_event, shown
 from streamproc.intake import (
     DEAD_LETTER_KEPT_BYTES,
@@ -180,3 +181,28 @@ def test_a_record_over_the_bound_is_refused_before_anything_is_written() -> None
     batch.check_sizes(10_000)
     batch.flush()
     assert len(stores.directory) == 1
+
+
+def test_a_conversation_at_the_bound_refuses_its_next_event_without_a_rerun() -> None:
+    rules = Rules(max_record_bytes=2_000)
+    stores = memory_stores()
+    admissions = []
+    for n in range(40):
+        batch = BatchStores.over(stores, rules)
+        raw = orjson.dumps(
+            {
+                "event_id": f"e{n}",
+                "type": "conversation.language_set",
+                "occurred_at": f"2026-11-02T12:{n:02d}:00Z",
+                "conversation_id": "c1",
+                "language": "es",
+            }
+        )
+        admissions.append(apply_event(batch, parse_event(raw), rules))
+        batch.check_sizes(rules.max_record_bytes)  # the estimate is an upper bound
+        batch.flush()
+    refused = [a for a in admissions if a is Admission.TOO_LARGE]
+    assert refused and admissions.index(Admission.TOO_LARGE) == len(admissions) - len(refused)
+    assert len(stores.conversations[b"c1"]) <= rules.max_record_bytes
+    logged = orjson.loads(stores.conversations[b"c1"])["log"]
+    assert len(logged) == len(admissions) - len(refused)
