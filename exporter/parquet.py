@@ -71,18 +71,14 @@ def _list(value: Any) -> list[str] | None:
     return None if value is None else list(value)
 
 
-def _same(value: Any) -> Any:
-    return value
-
-
-_CONVERT: Final[Mapping[Kind, Callable[[Any], Any]]] = {
-    Kind.TEXT: _same,
+_CONVERT: Final[Mapping[Kind, Callable[[Any], Any] | None]] = {
+    Kind.TEXT: None,  # as it is (pyarrow checks the type)
     Kind.TIMESTAMP: _timestamp,
     Kind.SECONDS: _seconds,
-    Kind.COUNT: _same,
+    Kind.COUNT: None,
     Kind.DECIMAL2: _decimal2,
     Kind.LIST: _list,
-    Kind.BOOL: _same,
+    Kind.BOOL: None,
 }
 
 
@@ -140,13 +136,15 @@ def write_parquet(
 def _record_batch(
     spec: ExportSpec,
     schema: pa.Schema,
-    plan: list[tuple[str, Callable[[Any], Any], pa.DataType]],
+    plan: list[tuple[str, Callable[[Any], Any] | None, pa.DataType]],
     rows: list[Mapping[str, Any]],
 ) -> pa.RecordBatch:
     arrays = []
     for key, convert, arrow_type in plan:
         try:
-            values = [convert(row[key]) for row in rows]
+            values = [row[key] for row in rows]
+            if convert is not None:
+                values = [None if v is None else convert(v) for v in values]
             arrays.append(pa.array(values, type=arrow_type))
         except KeyError:
             raise KeyError(f"{spec.id} row has no value for column {key!r}") from None
