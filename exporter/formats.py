@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import codecs
 import gzip
 import hashlib
 import os
@@ -11,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Final
 
-from exporter.csvfmt import write_csv
+from exporter.csvfmt import CsvResult, write_csv
 
 if TYPE_CHECKING:
     from exporter.request import ExportRequest
@@ -111,28 +110,29 @@ def write_export(
     partial = path.with_name(path.name + ".partial")
     try:
         with partial.open("wb") as raw:
-            out = HashingWriter(raw)
-            if request.format == "parquet":
-                from exporter.parquet import write_parquet
+            if request.format == "csv":  # write_csv counts and hashes what it writes
+                result = _csv(raw, request, rows)
+                written = Written(rows=result.rows, bytes=result.bytes, sha256=result.sha256)
+            else:
+                out = HashingWriter(raw)
+                if request.format == "parquet":
+                    from exporter.parquet import write_parquet
 
-                count = write_parquet(out, request, rows, as_of_ms=as_of_ms)
-            elif request.format == "csv.gz":
-                with gzip.GzipFile(
-                    filename="", mode="wb", fileobj=out, compresslevel=GZIP_LEVEL, mtime=0
-                ) as zipped:
-                    count = _csv(zipped, request, rows)  # type: ignore[arg-type]
-            elif request.format == "csv":
-                count = _csv(out, request, rows)  # type: ignore[arg-type]
-            else:  # pragma: no cover - parse_request admits FORMATS only
-                raise ValueError(f"unknown format {request.format!r}")
-            out.flush()
+                    count = write_parquet(out, request, rows, as_of_ms=as_of_ms)
+                elif request.format == "csv.gz":
+                    with gzip.GzipFile(
+                        filename="", mode="wb", fileobj=out, compresslevel=GZIP_LEVEL, mtime=0
+                    ) as zipped:
+                        count = _csv(zipped, request, rows).rows  # type: ignore[arg-type]
+                else:  # pragma: no cover - parse_request admits FORMATS only
+                    raise ValueError(f"unknown format {request.format!r}")
+                out.flush()
+                written = Written(rows=count, bytes=out.total, sha256=out.hexdigest())
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
-    return Written(rows=count, bytes=out.total, sha256=out.hexdigest())
+    return written
 
 
-def _csv(out: BinaryIO, request: ExportRequest, rows: Iterable[Mapping[str, Any]]) -> int:
-    if request.bom:
-        out.write(codecs.BOM_UTF8)
-    return write_csv(out, request.spec, rows, locale=request.locale, tz=request.tz).rows
+def _csv(out: BinaryIO, request: ExportRequest, rows: Iterable[Mapping[str, Any]]) -> CsvResult:
+    return write_csv(out, request.spec, rows, locale=request.locale, tz=request.tz, bom=request.bom)
