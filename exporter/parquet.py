@@ -19,8 +19,11 @@ from exporter.schema import ExportSpec, Kind
 if TYPE_CHECKING:
     from exporter.request import ExportRequest
 
-#: Rows per Arrow record batch (and Parquet row group): bounds the memory of an export.
-BATCH_ROWS: Final = 50_000
+#: Rows converted from Python values to Arrow at a time (Python row dicts are ~100x the
+#: size of their Arrow form: this bounds the memory of an export).
+BATCH_ROWS: Final = 10_000
+#: Rows per Parquet row group (batches are kept in Arrow form until a group is full).
+ROW_GROUP_ROWS: Final = 100_000
 #: Key-value metadata keys of the file (all prefixed, values UTF-8 text).
 META_PREFIX: Final = "streamproc."
 
@@ -113,23 +116,33 @@ def write_parquet(
     as_of_ms: int | None = None,
 ) -> int:
     """Write ``rows`` to the binary stream ``out`` as one Parquet file; returns the row
-    count. Rows are consumed in batches of ``BATCH_ROWS`` (memory does not grow with the
-    export). A value of the wrong type raises, naming the column."""
+    count. Rows are converted ``BATCH_ROWS`` at a time and written in row groups of
+    ``ROW_GROUP_ROWS`` (memory does not grow with the export). A value of the wrong
+    type raises, naming the column."""
     spec = request.spec
     schema = arrow_schema(spec, request, as_of_ms)
     plan = [(col.key, _CONVERT[col.kind], ARROW_TYPES[col.kind]) for col in spec.columns]
     count = 0
     with pq.ParquetWriter(out, schema, compression="snappy") as writer:
+        group: list[pa.RecordBatch] = []
+        grouped = 0
         batch: list[Mapping[str, Any]] = []
         for row in rows:
             batch.append(row)
             if len(batch) >= BATCH_ROWS:
-                writer.write_batch(_record_batch(spec, schema, plan, batch))
-                count += len(batch)
+                group.append(_record_batch(spec, schema, plan, batch))
+                grouped += len(batch)
                 batch = []
-        if batch or count == 0:
-            writer.write_batch(_record_batch(spec, schema, plan, batch))
-            count += len(batch)
+                if grouped >= ROW_GROUP_ROWS:
+                    writer.write_table(pa.Table.from_batches(group, schema=schema))
+                    count += grouped
+                    group, grouped = [], 0
+        if batch or not count + grouped:
+            group.append(_record_batch(spec, schema, plan, batch))
+            grouped += len(batch)
+        if group:
+            writer.write_table(pa.Table.from_batches(group, schema=schema))
+            count += grouped
     return count
 
 

@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from exporter import parquet
 from exporter.csvfmt import INJECTION_PREFIXES, encode_record
 from exporter.formats import write_export
 from exporter.parquet import ARROW_TYPES
@@ -206,3 +207,22 @@ def test_a_failed_write_leaves_no_file(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="teams column 'replies'"):
         write_export(tmp_path / "t.parquet", request, bad_rows)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("export_type", ["messages", "conversations_resolved", "responses"])
+def test_parquet_in_many_batches_and_row_groups_is_the_same(
+    simulated: tuple[Any, datetime],
+    export_type: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    model, as_of = simulated
+    request = request_for(export_type, format="parquet")
+    write(model, request, as_of, tmp_path / "one.parquet")
+    monkeypatch.setattr(parquet, "BATCH_ROWS", 7)
+    monkeypatch.setattr(parquet, "ROW_GROUP_ROWS", 20)
+    written = write(model, request, as_of, tmp_path / "many.parquet")
+    many = pq.ParquetFile(tmp_path / "many.parquet")
+    assert many.metadata.num_rows == written.rows > 40
+    assert many.metadata.num_row_groups == -(-written.rows // 21)  # 3 batches = 21 rows
+    assert pq.read_table(tmp_path / "many.parquet").equals(pq.read_table(tmp_path / "one.parquet"))
