@@ -37,9 +37,11 @@ def exporter_command(loglevel: str) -> None:
     """Serve export requests from the command topic (STREAMPROC_TOPIC_EXPORT_REQUESTS).
 
     Keeps the read model (STREAMPROC_READMODEL_PATH, default $STREAMPROC_DATA_DIR/
-    readmodel.sqlite) in step with the tables' changelogs, writes each CSV under
-    STREAMPROC_EXPORT_DIR (default $STREAMPROC_DATA_DIR/exports) and publishes the result
-    on STREAMPROC_TOPIC_EXPORT_RESULTS. Ctrl-C to stop.
+    readmodel.sqlite) in step with the tables' changelogs, writes each export file under
+    STREAMPROC_EXPORT_DIR (default $STREAMPROC_DATA_DIR/exports) and publishes the result,
+    with its download URL (STREAMPROC_PUBLIC_URL; served by `streamproc web`), on
+    STREAMPROC_TOPIC_EXPORT_RESULTS. Removes files and results older than
+    STREAMPROC_EXPORT_RETENTION_HOURS. Ctrl-C to stop.
     """
     import logging
 
