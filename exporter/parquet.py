@@ -71,7 +71,9 @@ def _decimal2(value: Any) -> decimal.Decimal | None:
 
 
 def _list(value: Any) -> list[str] | None:
-    return None if value is None else list(value)
+    if isinstance(value, str | bytes):  # a sequence, but never a list of names
+        raise TypeError(f"list cell needs a sequence of str, got {type(value).__name__}")
+    return list(value)
 
 
 _CONVERT: Final[Mapping[Kind, Callable[[Any], Any] | None]] = {

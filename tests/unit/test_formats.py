@@ -226,3 +226,28 @@ def test_parquet_in_many_batches_and_row_groups_is_the_same(
     assert many.metadata.num_rows == written.rows > 40
     assert many.metadata.num_row_groups == -(-written.rows // 21)  # 3 batches = 21 rows
     assert pq.read_table(tmp_path / "many.parquet").equals(pq.read_table(tmp_path / "one.parquet"))
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        ("replies", "many", "teams column 'replies'"),
+        ("created_at", datetime(2026, 11, 2, 9), "teams column 'created_at'"),  # noqa: DTZ001
+        ("average_handle_time", 1.5, "teams column 'average_handle_time'"),
+    ],
+)
+def test_parquet_refuses_values_the_csv_refuses(
+    tmp_path: Path, column: str, value: Any, message: str
+) -> None:
+    request = request_for("teams", format="parquet")
+    row = {key: None for key in EXPORTS["teams"].keys} | {column: value}
+    with pytest.raises(TypeError, match=message):
+        write_export(tmp_path / "t.parquet", request, [row])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_parquet_refuses_a_string_as_a_list(tmp_path: Path) -> None:
+    request = request_for("messages", format="parquet")
+    row = {key: None for key in EXPORTS["messages"].keys} | {"tag_ids": "tag-1"}
+    with pytest.raises(TypeError, match="messages column 'tag_ids'"):
+        write_export(tmp_path / "m.parquet", request, [row])
