@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from openapi_spec_validator import validate
 
 from exporter.delivery import delivery_fields, export_path
 from exporter.download import DownloadError, Unreachable, download
@@ -244,6 +245,7 @@ def test_list_openapi_and_health(tmp_path: Path) -> None:
             assert [e["request_id"] for e in one["exports"]] == ["new"]
 
             doc = await (await client.get("/api/v1/openapi.json")).json()
+            validate(doc)  # a valid OpenAPI 3.1 document (raises otherwise)
             assert doc["openapi"].startswith("3.")
             assert set(doc["paths"]) == {
                 "/api/v1/health",
