@@ -7,5 +7,7 @@ COPY exporter ./exporter
 RUN pip install --no-cache-dir .
 ENV STREAMPROC_DATA_DIR=/data
 VOLUME ["/data"]
+# `streamproc web` (STREAMPROC_HTTP_PORT)
+EXPOSE 8080
 ENTRYPOINT ["streamproc"]
 CMD ["--help"]
