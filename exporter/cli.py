@@ -123,6 +123,11 @@ def export_command(
         "format": file_format,
     }
     if excel:
+        if file_format not in ("csv", "csv.gz"):
+            raise click.UsageError(
+                f"--excel applies to --format csv and csv.gz only (a {file_format} file "
+                "has no byte-order mark); drop --excel or choose csv"
+            )
         request["bom"] = True
     if from_ is not None:
         request["from"] = from_

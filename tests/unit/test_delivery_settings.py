@@ -52,3 +52,14 @@ def test_fetch_copies_a_local_file_when_no_web_service_answers(tmp_path: Path) -
     result = {"url": "http://127.0.0.1:9/x", "path": str(local), "file_name": "teams.csv"}
     assert fetch(result, tmp_path / "copy.csv") == tmp_path / "copy.csv"
     assert (tmp_path / "copy.csv").read_bytes() == b"a,b\r\n"
+
+
+def test_excel_with_parquet_is_a_usage_error() -> None:
+    from click.testing import CliRunner
+
+    from exporter.cli import export_command
+
+    args = ["teams", "--from", "2026-11-02", "--to", "2026-11-02"]
+    outcome = CliRunner().invoke(export_command, [*args, "--format", "parquet", "--excel"])
+    assert outcome.exit_code == 2
+    assert "--excel applies to --format csv and csv.gz only" in outcome.output
