@@ -13,6 +13,8 @@ RUN groupadd --system --gid 10001 streamproc \
  && chown 10001:10001 /data
 ENV STREAMPROC_DATA_DIR=/data HOME=/data
 VOLUME ["/data"]
+# `streamproc web` (STREAMPROC_HTTP_PORT)
+EXPOSE 8080
 # Numeric, so that a runtime that requires a non-root user (runAsNonRoot) can check it.
 USER 10001:10001
 ENTRYPOINT ["streamproc"]

@@ -14,6 +14,8 @@ from typing import Any
 import click
 import orjson
 
+from exporter.download import DownloadError, Unreachable, download
+from exporter.formats import FORMATS
 from exporter.request import BadRequest, parse_request
 from exporter.schema import EXPORTS
 from streamproc.settings import Settings, SettingsError
@@ -36,9 +38,11 @@ def exporter_command(loglevel: str) -> None:
     """Serve export requests from the command topic (STREAMPROC_TOPIC_EXPORT_REQUESTS).
 
     Keeps the read model (STREAMPROC_READMODEL_PATH, default $STREAMPROC_DATA_DIR/
-    readmodel.sqlite) in step with the tables' changelogs, writes each CSV under
-    STREAMPROC_EXPORT_DIR (default $STREAMPROC_DATA_DIR/exports) and publishes the result
-    on STREAMPROC_TOPIC_EXPORT_RESULTS. Ctrl-C to stop.
+    readmodel.sqlite) in step with the tables' changelogs, writes each export file under
+    STREAMPROC_EXPORT_DIR (default $STREAMPROC_DATA_DIR/exports) and publishes the result,
+    with its download URL (STREAMPROC_PUBLIC_URL; served by `streamproc web`), on
+    STREAMPROC_TOPIC_EXPORT_RESULTS. Removes files and results older than
+    STREAMPROC_EXPORT_RETENTION_HOURS. Ctrl-C to stop.
     """
     import logging
 
@@ -65,7 +69,23 @@ def exporter_command(loglevel: str) -> None:
 @click.option("--timezone", default="UTC", help="IANA time zone of the range and timestamps.")
 @click.option("--channel", "channels", multiple=True, help="Only this channel id (repeatable).")
 @click.option("--locale", type=click.Choice(["en", "es"]), default="en", help="Header language.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Copy the CSV here.")
+@click.option(
+    "--format",
+    "file_format",
+    type=click.Choice(list(FORMATS)),
+    default="csv",
+    help="File format: csv, gzip-compressed csv, or Parquet with typed columns.",
+)
+@click.option(
+    "--excel",
+    is_flag=True,
+    help="Start the CSV with a UTF-8 byte-order mark, so Excel shows accents right (csv, csv.gz).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Save the file here [default: the service's file name in the current directory].",
+)
 @click.option("--timeout", type=click.FloatRange(min=1), default=300.0, help="Seconds to wait.")
 @click.option("--list", "list_types", is_flag=True, help="List the export types and exit.")
 def export_command(
@@ -75,14 +95,19 @@ def export_command(
     timezone: str,
     channels: tuple[str, ...],
     locale: str,
+    file_format: str,
+    excel: bool,
     out: Path | None,
     timeout: float,
     list_types: bool,
 ) -> None:
-    """Request an export from the exporter service and wait for its CSV.
+    """Request an export from the exporter service, wait for it and download the file.
 
     Sends the request to STREAMPROC_TOPIC_EXPORT_REQUESTS, shows progress while the
-    exporter works, and copies the CSV to --out. Needs `streamproc exporter` running.
+    exporter works, then downloads the file from the result's URL (`streamproc web`,
+    STREAMPROC_PUBLIC_URL), verifying its SHA-256, to --out. Works from any machine that
+    reaches Kafka and the web service. When nothing answers at the URL but the exporter's
+    file is on this machine, it is copied from there instead. Needs `streamproc exporter`.
     """
     if list_types:
         for spec in EXPORTS.values():
@@ -96,7 +121,15 @@ def export_command(
         "timezone": timezone,
         "channels": list(channels),
         "locale": locale,
+        "format": file_format,
     }
+    if excel:
+        if file_format not in ("csv", "csv.gz"):
+            raise click.UsageError(
+                f"--excel applies to --format csv and csv.gz only (a {file_format} file "
+                "has no byte-order mark); drop --excel or choose csv"
+            )
+        request["bom"] = True
     if from_ is not None:
         request["from"] = from_
     if to is not None:
@@ -114,8 +147,44 @@ def export_command(
         f"as of {result['as_of']}",
         err=True,
     )
-    path = verified_export(result, settings.exports_dir, out)
-    click.echo(str(out if out is not None else path))
+    click.echo(str(fetch(result, out, settings.exports_dir)))
+
+
+def fetch(result: dict[str, Any], out: Path | None, exports_dir: Path) -> Path:
+    """Get the file of a succeeded ``result`` to ``out`` (default: its file name in the
+    current directory): downloaded from its ``url``, checksum-verified; or, when nothing
+    answers there and the exporter's ``path`` is on this machine, copied from it after
+    ``verified_export`` checked it (inside ``exports_dir``, size and SHA-256)."""
+    name = result.get("file_name") or Path(result["path"]).name
+    target = out if out is not None else Path.cwd() / name
+    url = result.get("url")
+    if url:
+        try:
+            download(
+                url,
+                target,
+                sha256=result.get("sha256"),
+                size=result.get("bytes"),
+                progress=_progress,
+            )
+            click.echo("", err=True)
+            return target
+        except Unreachable as exc:
+            if not Path(result["path"]).is_file():
+                raise click.ClickException(
+                    f"{exc}. Is `streamproc web` running there? (STREAMPROC_PUBLIC_URL sets "
+                    "the URL the exporter hands out)"
+                ) from None
+            click.echo(f"{exc}; copying the exporter's local file instead", err=True)
+        except DownloadError as exc:
+            raise click.ClickException(f"download failed: {exc}") from None
+    path = verified_export(result, exports_dir, out)
+    return out if out is not None else path
+
+
+def _progress(received: int, size: int | None) -> None:
+    share = f" of {size:,}" if size else ""
+    click.echo(f"\rdownloaded {received:,}{share} bytes", nl=False, err=True)
 
 
 def verified_export(result: dict[str, Any], exports_dir: Path, out: Path | None) -> Path:

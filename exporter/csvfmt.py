@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -269,8 +270,10 @@ def write_csv(
     locale: str,
     tz: ZoneInfo,
     workers: int | None = None,
+    bom: bool = False,
 ) -> CsvResult:
-    """Stream ``spec``'s header (in ``locale``) and ``rows`` to ``out`` as CSV.
+    """Stream ``spec``'s header (in ``locale``) and ``rows`` to ``out`` as CSV (with
+    ``bom``: after the UTF-8 byte-order mark, counted and hashed with the rest).
 
     Rows map column keys to values (see ``format_cell``); extra keys are ignored, a
     missing key raises KeyError naming the column. Memory stays constant: rows are
@@ -280,6 +283,8 @@ def write_csv(
     formatting processes (None: their default; see exporter.sqlrun).
     """
     sink = _Sink(out)
+    if bom:
+        sink.write(codecs.BOM_UTF8)
     sink.write(encode_record(spec.headers(locale)))
     if isinstance(rows, PreformattedRows):
         written = rows.write_records(sink.write, spec, tz, workers=workers)

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 
+from exporter.formats import BOM_FORMATS, DEFAULT_FORMAT, FORMATS
 from exporter.schema import EXPORTS, LOCALES, ExportSpec
 
 MAX_REQUEST_ID_LEN: Final = 200
@@ -64,6 +65,8 @@ class ExportRequest:
     end: datetime | None
     channels: frozenset[str]
     locale: str
+    format: str = DEFAULT_FORMAT
+    bom: bool = False
 
     @property
     def spec(self) -> ExportSpec:
@@ -295,6 +298,26 @@ def _locale(obj: Mapping[str, Any]) -> str:
     return loc
 
 
+def _format(obj: Mapping[str, Any]) -> str:
+    fmt = obj.get("format")
+    if fmt is None:
+        return DEFAULT_FORMAT
+    if not isinstance(fmt, str) or fmt not in FORMATS:
+        raise BadRequest(f"unknown format {_show(fmt)}; valid formats: {', '.join(FORMATS)}")
+    return fmt
+
+
+def _bom(obj: Mapping[str, Any], fmt: str) -> bool:
+    bom = obj.get("bom")
+    if bom is None:
+        return False
+    if not isinstance(bom, bool):
+        raise BadRequest(f"'bom' must be true or false, got {_show(bom)}")
+    if bom and fmt not in BOM_FORMATS:
+        raise BadRequest(f"'bom' applies to the csv and csv.gz formats only, not {fmt}")
+    return bom
+
+
 def parse_request(obj: Any) -> ExportRequest:
     """Validate a decoded JSON request into an ExportRequest, or raise BadRequest.
 
@@ -315,6 +338,9 @@ def parse_request(obj: Any) -> ExportRequest:
     - ``channels``: list of at most 1,000 non-empty strings of at most 256 characters;
       absent or empty = all channels.
     - ``locale``: ``en`` (default) or ``es``.
+    - ``format``: ``csv`` (default), ``csv.gz`` or ``parquet`` (exporter.formats).
+    - ``bom``: boolean, default false; true starts the CSV with a UTF-8 byte-order mark
+      (Excel); csv and csv.gz only.
 
     A JSON ``null`` counts as absent for every field. Unknown fields are ignored.
     Returned ``start``/``end`` are aware UTC datetimes (None without a range).
@@ -334,4 +360,6 @@ def parse_request(obj: Any) -> ExportRequest:
         end=end,
         channels=_channels(obj),
         locale=_locale(obj),
+        format=(fmt := _format(obj)),
+        bom=_bom(obj, fmt),
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,7 +14,9 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from exporter.csvfmt import write_csv
+from exporter.delivery import delivery_fields
+from exporter.expiry import Sweeper
+from exporter.formats import suffix, write_export
 from exporter.readmodel import ReadModel
 from exporter.request import (
     BadRequest,
@@ -184,31 +185,27 @@ class Exporter:
         return sum(max(0, cut[(tp.topic, tp.partition)] - offsets[tp][0]) for tp in tps)
 
     def render(self, request: ExportRequest, snapshot: Snapshot, path: Path) -> dict[str, Any]:
-        """Write the CSV of ``request`` from the read model to ``path`` (atomically)."""
+        """Write the file of ``request`` from the read model to ``path`` (atomically, in
+        the request's format: exporter.formats)."""
         context = Context(
             self.model.conn, request, Directory.load(self.model.conn), snapshot.as_of_ms
         )
         rows = BUILDERS[request.export_type](context)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".csv.partial")
-        try:
-            with partial.open("wb") as out:
-                result = write_csv(out, request.spec, rows, locale=request.locale, tz=request.tz)
-            os.replace(partial, path)
-        finally:
-            partial.unlink(missing_ok=True)
+        written = write_export(path, request, rows, as_of_ms=snapshot.as_of_ms)
         return {
             "path": str(path),
-            "rows": result.rows,
-            "bytes": result.bytes,
-            "sha256": result.sha256,
+            "rows": written.rows,
+            "bytes": written.bytes,
+            "sha256": written.sha256,
+            **delivery_fields(self.settings, request, path),
         }
 
     def file_for(self, request: ExportRequest, started: datetime) -> Path:
         """The service chooses file names: type, time and a digest of the request id."""
         digest = hashlib.sha256(request.request_id.encode()).hexdigest()[:12]
         stamp = started.strftime("%Y%m%dT%H%M%S")
-        return self.settings.exports_dir / f"{request.export_type}-{stamp}-{digest}.csv"
+        name = f"{request.export_type}-{stamp}-{digest}{suffix(request.format)}"
+        return self.settings.exports_dir / name
 
     async def handle(self, raw: bytes | None) -> dict[str, Any]:
         """Serve one request message; always returns a result (``succeeded`` or ``failed``).
@@ -301,8 +298,10 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
     await requests.start()
     await producer.start()
     stop = stop or asyncio.Event()
+    sweeper = Sweeper(settings, exporter.model)
     try:
         while not stop.is_set():
+            sweeper.maybe_sweep()
             batch = await requests.getmany(timeout_ms=500, max_records=1)
             if not batch:
                 try:

@@ -19,14 +19,16 @@ echo "== 1. local Kafka broker"
 $sp kafka up
 $sp topics create
 
-echo "== 2. worker and exporter (logs: $demo_dir/worker.log, $demo_dir/exporter.log)"
+echo "== 2. worker, exporter and web service (logs: $demo_dir/worker.log, exporter.log, web.log)"
 export STREAMPROC_READMODEL_PATH=${STREAMPROC_READMODEL_PATH:-$demo_dir/readmodel.sqlite}
 export STREAMPROC_EXPORT_DIR=${STREAMPROC_EXPORT_DIR:-$demo_dir/exports}
 $sp worker --loglevel warning >"$demo_dir/worker.log" 2>&1 &
 worker_pid=$!
 $sp exporter --loglevel warning >"$demo_dir/exporter.log" 2>&1 &
 exporter_pid=$!
-trap 'kill -TERM $worker_pid $exporter_pid 2>/dev/null; wait $worker_pid $exporter_pid 2>/dev/null || true' EXIT
+$sp web --loglevel warning >"$demo_dir/web.log" 2>&1 &
+web_pid=$!
+trap 'kill -TERM $worker_pid $exporter_pid $web_pid 2>/dev/null; wait $worker_pid $exporter_pid $web_pid 2>/dev/null || true' EXIT
 
 echo "== 3. simulate one day of traffic (seed $seed, $conversations conversations)"
 $sp simulate --seed "$seed" --days 1 --conversations "$conversations" --out "$demo_dir/events.jsonl"
@@ -37,7 +39,8 @@ $sp produce "$demo_dir/events.jsonl"
 echo "== 5. what the workers processed"
 $sp stats --wait 300
 
-echo "== 6. the twelve exports of the simulated day (requests on the command topic)"
+echo "== 6. the twelve exports of the simulated day (requests on the command topic, files"
+echo "      downloaded from streamproc web at ${STREAMPROC_PUBLIC_URL:-http://127.0.0.1:${STREAMPROC_HTTP_PORT:-8080}})"
 mkdir -p "$demo_dir/csv"
 for type in $($sp export --list | awk '{print $1}'); do
   if [ "$type" = conversations_open ]; then range=(); else range=(--from 2026-11-02 --to 2026-11-02); fi

@@ -168,8 +168,16 @@ def _register_optional_commands() -> None:
     from streamproc.broker.cli import kafka
     from streamproc.oracle import oracle_command
     from streamproc.simulate import simulate_command
+    from streamproc.web.cli import web_command
 
-    for command in (kafka, simulate_command, exporter_command, export_command, oracle_command):
+    for command in (
+        kafka,
+        simulate_command,
+        exporter_command,
+        export_command,
+        oracle_command,
+        web_command,
+    ):
         main.add_command(command)
 
 

@@ -87,6 +87,14 @@ class Settings:
     export_dir: Path | None = None
     readmodel_path: Path | None = None
     export_timeout_s: int = 120
+    # Export files and their results are removed this long after they were written
+    # (exporter/expiry.py); a download of a removed one answers 410 Gone.
+    export_retention_hours: float = 168.0
+    # The HTTP service (`streamproc web`, streamproc/web/): where it listens, and the base
+    # URL export results link to (default http://127.0.0.1:<http_port>).
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    public_url: str | None = None
     # Event-time rules.
     lateness_s: int = 3600
     lock_max_s: int = 7200
@@ -132,6 +140,11 @@ class Settings:
     def readmodel_file(self) -> Path:
         """The read model's SQLite file (default ``data_dir/readmodel.sqlite``)."""
         return self.readmodel_path or self.data_dir / "readmodel.sqlite"
+
+    @property
+    def export_base_url(self) -> str:
+        """The base URL of the HTTP service, as export results link to it."""
+        return (self.public_url or f"http://127.0.0.1:{self.http_port}").rstrip("/")
 
     def namespaced(self, namespace: str, data_dir: Path) -> Settings:
         """These settings with every topic name, the app id and the data dir of one
@@ -254,6 +267,14 @@ def _convert(name: str, type_name: object, raw: str) -> object:
         if value <= 0:
             raise SettingsError(f"{var}={raw!r} must be positive")
         return value
+    if type_name in ("float", float):
+        try:
+            number = float(raw)
+        except ValueError:
+            raise SettingsError(f"{var}={raw!r} is not a number") from None
+        if not number > 0 or number == float("inf"):
+            raise SettingsError(f"{var}={raw!r} must be a positive number")
+        return number
     if type_name in ("Path", Path, "Path | None"):
         return Path(raw).expanduser().resolve()
     return raw

@@ -28,7 +28,7 @@ def compose_config() -> str:
 
 
 def test_compose_has_the_stack(compose_config: str) -> None:
-    for service in ("kafka:", "topics:", "worker:", "exporter:"):
+    for service in ("kafka:", "topics:", "worker:", "exporter:", "web:"):
         assert f"\n  {service}" in compose_config
     assert "apache/kafka:4" in compose_config
 
