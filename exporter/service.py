@@ -19,6 +19,7 @@ from exporter.csvfmt import write_csv
 from exporter.readmodel import ReadModel
 from exporter.request import BadRequest, ExportRequest, parse_request
 from exporter.rows import BUILDERS, Context, Directory, at
+from exporter.scheduler import ScheduleRunner
 from exporter.sync import ChangelogFollower, FollowerStalled, Offsets
 from streamproc import kafka_fixes
 from streamproc.settings import Settings
@@ -79,6 +80,8 @@ class Exporter:
         self.model = ReadModel(settings.readmodel_file, settings.lock_max_s * 1000)
         self.follower = ChangelogFollower(settings, self.model)
         self.inbound_reader: AIOKafkaConsumer | None = None
+        # Scheduled exports (exporter.scheduler); its ``counters`` count deliveries/failures.
+        self.scheduler: ScheduleRunner | None = None
 
     async def start(self) -> None:
         """Connect to Kafka."""
@@ -266,6 +269,10 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
     await requests.start()
     await producer.start()
     stop = stop or asyncio.Event()
+    exporter.scheduler = ScheduleRunner.from_settings(
+        settings, producer, owner=lambda: bool(requests.assignment())
+    )
+    schedule_task = exporter.scheduler and asyncio.create_task(exporter.scheduler.run(stop))
     try:
         while not stop.is_set():
             batch = await requests.getmany(timeout_ms=500, max_records=1)
@@ -286,7 +293,12 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
                         key=(result.get("request_id") or "").encode() or None,
                     )
                     await requests.commit({tp: message.offset + 1})
+                    if exporter.scheduler is not None:
+                        exporter.scheduler.on_result(result)
     finally:
+        if schedule_task:
+            schedule_task.cancel()
+            await asyncio.gather(schedule_task, return_exceptions=True)
         await requests.stop()
         await producer.stop()
         await exporter.stop()
