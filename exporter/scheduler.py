@@ -201,9 +201,13 @@ class ScheduleRunner:
                     log.exception("delivering %s failed", result.get("request_id"))
                     self._retry_later(result.get("request_id") or "", self.export_retry_s, exc)
         finally:
-            if self._consumer is not None:
-                await self._consumer.stop()
-                self._consumer = None
+            await self.close()
+
+    async def close(self) -> None:
+        """Stop the progress topic's consumer."""
+        if self._consumer is not None:
+            consumer, self._consumer = self._consumer, None
+            await consumer.stop()
 
     def on_result(self, result: dict[str, Any]) -> None:
         """The service published ``result``; queue it when it is one of our runs."""
@@ -245,6 +249,13 @@ class ScheduleRunner:
                 sent.append(request["request_id"])
         return sent
 
+    def _settled(self, key: str, request_id: str) -> None:
+        """The run is done: its key may send its next period (unless a later run of the
+        key is already in flight)."""
+        pending = self._pending.get(key)
+        if pending is not None and pending.request_id == request_id:
+            del self._pending[key]
+
     def _retry_later(self, request_id: str, delay_s: float, reason: object) -> None:
         run = parse_request_id(request_id)
         if run is None:
@@ -278,20 +289,20 @@ class ScheduleRunner:
         if period.start != run.period_start:
             log.warning("%s: not a period of schedule %s; ignored", request_id, schedule.name)
             return "not a period"
-        if result.get("status") != "succeeded":
-            self.counters["export_failures"] += 1
-            self._retry_later(request_id, self.export_retry_s, result.get("error"))
-            return "export failed"
         await self._read_progress()  # another instance may have delivered it meanwhile
         done = self._delivered_until(key)
         if done is not None and done >= period.end:
             log.info("%s was delivered already", request_id)
-            self._pending.pop(key, None)
+            self._settled(key, request_id)
             return "already delivered"
         first = self._first_undelivered(schedule, done)
         if first is not None and first.start != period.start:
             log.info("%s is not the next period of %s (%s is); ignored", request_id, key, first.key)
             return "out of order"
+        if result.get("status") != "succeeded":  # the failed result is on the topic already
+            self.counters["export_failures"] += 1
+            self._retry_later(request_id, self.export_retry_s, result.get("error"))
+            return "export failed"
         name = schedule.file_name_for(run.export_type, period)
         started = now()
         report: dict[str, Any] = {
@@ -334,7 +345,7 @@ class ScheduleRunner:
             },
         )  # fmt: skip
         self.counters["delivered"] += 1
-        self._pending.pop(key, None)
+        self._settled(key, request_id)
         log.info("scheduled export delivered: %s -> %s", request_id, location)
         await self._publish(
             {**report, "status": "delivered", "location": location,

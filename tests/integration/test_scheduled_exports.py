@@ -241,6 +241,29 @@ destination = {{ type = "directory", path = "{inbox}" }}
             return got if done == set(expected) else None
 
         got = wait_until(all_delivered, 120, "every period delivered")
+
+        # On-demand exports of the same periods, for comparison: the request path ...
+        on_demand = []
+        for rid, (s, period, _file) in expected.items():
+            request = s.request(rid.split(":")[2], period)
+            on_demand.append({**request, "request_id": f"on-demand-{rid}"})
+        send_requests(settings, on_demand)
+        ids = {r["request_id"] for r in on_demand}
+
+        def answered() -> list[dict[str, Any]] | None:
+            for exporter in exporters:
+                exporter.assert_alive()
+            got = [r for r in results(settings) if r.get("request_id") in ids]
+            return got if len(got) == len(ids) else None
+
+        answers = wait_until(answered, 120, "the on-demand exports")
+        # ... and `streamproc export` for New York's 25-hour day.
+        cli_out = tmp_path / "agent_metrics-20261101.csv"
+        cli = run_cli(
+            settings, "export", "agent_metrics", "--from", "2026-11-01", "--to", "2026-11-01",
+            "--timezone", "America/New_York", "--out", str(cli_out), "--timeout", "120",
+        )  # fmt: skip
+        assert cli.returncode == 0, cli.stderr
     finally:
         for exporter in exporters:
             exporter.stop()
@@ -283,31 +306,7 @@ destination = {{ type = "directory", path = "{inbox}" }}
     assert progress["hourly-sftp:messages"]["period_end"] == "2026-11-02T16:00:00+05:30"
     assert progress["daily-dir:agent_metrics"]["period_end"] == "2026-11-03T00:00:00-05:00"
 
-    # Byte-identical to on-demand exports of the same periods: the request path ...
-    on_demand = []
-    for rid, (s, period, _file) in expected.items():
-        request = s.request(rid.split(":")[2], period)
-        on_demand.append({**request, "request_id": f"on-demand-{rid}"})
-    exporter = ExporterProcess(settings, "x").start()
-    try:
-        send_requests(settings, on_demand)
-        ids = {r["request_id"] for r in on_demand}
-
-        def answered() -> list[dict[str, Any]] | None:
-            exporter.assert_alive()
-            got = [r for r in results(settings) if r.get("request_id") in ids]
-            return got if len(got) == len(ids) else None
-
-        answers = wait_until(answered, 120, "the on-demand exports")
-        # ... and `streamproc export` for New York's 25-hour day.
-        cli_out = tmp_path / "agent_metrics-20261101.csv"
-        cli = run_cli(
-            settings, "export", "agent_metrics", "--from", "2026-11-01", "--to", "2026-11-01",
-            "--timezone", "America/New_York", "--out", str(cli_out), "--timeout", "120",
-        )  # fmt: skip
-        assert cli.returncode == 0, f"{cli.stderr}\n{exporter.log_tail()}"
-    finally:
-        exporter.stop()
+    # Byte-identical to the on-demand exports.
     for answer in answers:
         assert answer["status"] == "succeeded", answer
         _, _, file = expected[answer["request_id"].removeprefix("on-demand-")]
