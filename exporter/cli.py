@@ -37,7 +37,8 @@ def exporter_command(loglevel: str) -> None:
     Keeps the read model (STREAMPROC_READMODEL_PATH, default $STREAMPROC_DATA_DIR/
     readmodel.sqlite) in step with the tables' changelogs, writes each CSV under
     STREAMPROC_EXPORT_DIR (default $STREAMPROC_DATA_DIR/exports) and publishes the result
-    on STREAMPROC_TOPIC_EXPORT_RESULTS. Ctrl-C to stop.
+    on STREAMPROC_TOPIC_EXPORT_RESULTS. Runs the scheduled exports of STREAMPROC_SCHEDULES
+    (a TOML file; see `streamproc schedules check`). Ctrl-C to stop.
     """
     import logging
 
