@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaProducer
 
 from exporter import delivery
 from exporter.scheduler import ScheduleRunner
+from streamproc import broker
 from streamproc.changelog import read_to_end
 from streamproc.settings import Settings
 from streamproc.topics import ensure_topics
@@ -75,7 +76,7 @@ def fake_result(tmp_path: Path, request_id: str, content: bytes) -> dict[str, An
 
 
 def test_runner_with_a_fake_clock(
-    isolated: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    kafka: Settings, isolated: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(delivery, "DIRECTORY_BACKOFF_S", 0.01)
     inbox = tmp_path / "inbox"
@@ -83,10 +84,10 @@ def test_runner_with_a_fake_clock(
     settings = replace(
         isolated, schedules=schedule_file(tmp_path, inbox, tmp_path / "not-a-dir" / "sub")
     )
-    asyncio.run(scenario(settings, tmp_path, inbox))
+    asyncio.run(scenario(settings, tmp_path, inbox, kafka))
 
 
-async def scenario(settings: Settings, tmp_path: Path, inbox: Path) -> None:
+async def scenario(settings: Settings, tmp_path: Path, inbox: Path, kafka: Settings) -> None:
     await ensure_topics(settings)
     producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
     await producer.start()
@@ -121,6 +122,17 @@ async def scenario(settings: Settings, tmp_path: Path, inbox: Path) -> None:
         # A repeat (or the other instance) finds it delivered and does nothing.
         assert await a.deliver_run(result) == "already delivered"
         assert await b.deliver_run(result) == "already delivered"
+        # A broker restart: the progress is kept; a fresh runner (a restarted exporter)
+        # and the running ones carry on with the next period.
+        await asyncio.to_thread(broker.down, kafka)
+        await asyncio.to_thread(lambda: broker.up(kafka, timeout_s=120))
+        c = ScheduleRunner(settings, a.schedules, producer, clock=clock)
+        try:
+            clock.now = datetime(2026, 10, 26, 5, 0, tzinfo=UTC)  # the 25-h day is due
+            assert "schedule:madrid:teams:2026-10-25T00:00:00+02:00" in await c.tick()
+        finally:
+            await c.close()
+        clock.now = datetime(2026, 10, 25, 5, 0, tzinfo=UTC)
         # (b also sends "broken" again: it is not in flight there; only the instance that
         # serves the command topic ticks in the service)
         assert [r for r in await b.tick() if "madrid" in r] == []  # the 25-h day: tomorrow
