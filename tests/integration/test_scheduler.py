@@ -1,5 +1,5 @@
 """The schedule runner in-process on the real broker with a fake clock: due times, one run in
-flight, catch-up in order, progress shared by two instances, failed deliveries reported."""
+flight, a broker restart, catch-up in order, progress shared by two instances, failures."""
 
 from __future__ import annotations
 
