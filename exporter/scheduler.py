@@ -29,6 +29,9 @@ from streamproc.settings import Settings
 log = logging.getLogger(__name__)
 
 MAX_RETRY_S = 900.0
+"""Longest wait before a failed run is sent again."""
+PROGRESS_READ_S = 30.0
+"""Reading the progress topic to its end taking longer than this replaces the consumer."""
 
 
 def now() -> datetime:
@@ -138,7 +141,10 @@ class ScheduleRunner:
         consumer = self._consumer
         try:
             end = (await consumer.end_offsets([self._tp]))[self._tp]
+            deadline = time.monotonic() + PROGRESS_READ_S
             while await consumer.position(self._tp) < end:
+                if time.monotonic() > deadline:  # a consumer stuck after a broker restart
+                    raise TimeoutError(f"{self._tp.topic} not read within {PROGRESS_READ_S} s")
                 batch = await consumer.getmany(self._tp, timeout_ms=1000)
                 for record in batch.get(self._tp, []):
                     self._fold(record.key, record.value)
