@@ -21,7 +21,8 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 ## tools: system tools the tests use (docker-compose validates docker-compose.yml without Docker;
-## sqlite3 is the export benchmark's baseline; openssl makes test certificates)
+## sqlite3 is the export benchmark's baseline; openssl makes test certificates; sshd is the
+## SFTP server of the scheduled-exports test)
 tools:
 	@command -v docker-compose >/dev/null || { \
 	  echo "installing Debian's docker-compose (for the compose validation test)"; \
@@ -32,6 +33,9 @@ tools:
 	@command -v openssl >/dev/null || { \
 	  echo "installing Debian's openssl (test certificates for the TLS settings)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null; }
+	@command -v /usr/sbin/sshd >/dev/null || { \
+	  echo "installing Debian's openssh-server (the SFTP server of the scheduled-exports test)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server >/dev/null; }
 
 ## lint: ruff and mypy, as configured in pyproject.toml
 lint: install

@@ -42,7 +42,8 @@ def exporter_command(loglevel: str) -> None:
     STREAMPROC_EXPORT_DIR (default $STREAMPROC_DATA_DIR/exports) and publishes the result,
     with its download URL (STREAMPROC_PUBLIC_URL; served by `streamproc web`), on
     STREAMPROC_TOPIC_EXPORT_RESULTS. Removes files and results older than
-    STREAMPROC_EXPORT_RETENTION_HOURS. Ctrl-C to stop.
+    STREAMPROC_EXPORT_RETENTION_HOURS. Runs the scheduled exports of STREAMPROC_SCHEDULES
+    (a TOML file; see `streamproc schedules check`). Ctrl-C to stop.
     """
     import logging
 

@@ -14,7 +14,6 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from exporter.delivery import delivery_fields
 from exporter.expiry import Sweeper
 from exporter.formats import suffix, write_export
 from exporter.readmodel import ReadModel
@@ -27,7 +26,9 @@ from exporter.request import (
     parse_request,
 )
 from exporter.rows import BUILDERS, Context, Directory, at
+from exporter.scheduler import ScheduleRunner
 from exporter.sync import ChangelogFollower, FollowerStalled, Offsets
+from exporter.urls import delivery_fields
 from streamproc import kafka_fixes
 from streamproc.security import client_kwargs
 from streamproc.settings import Settings
@@ -88,6 +89,8 @@ class Exporter:
         self.model = ReadModel(settings.readmodel_file, settings.lock_max_s * 1000)
         self.follower = ChangelogFollower(settings, self.model)
         self.inbound_reader: AIOKafkaConsumer | None = None
+        # Scheduled exports (exporter.scheduler); its ``counters`` count deliveries/failures.
+        self.scheduler: ScheduleRunner | None = None
 
     async def start(self) -> None:
         """Connect to Kafka."""
@@ -299,6 +302,10 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
     await producer.start()
     stop = stop or asyncio.Event()
     sweeper = Sweeper(settings, exporter.model)
+    exporter.scheduler = ScheduleRunner.from_settings(
+        settings, producer, owner=lambda: bool(requests.assignment())
+    )
+    schedule_task = exporter.scheduler and asyncio.create_task(exporter.scheduler.run(stop))
     try:
         while not stop.is_set():
             sweeper.maybe_sweep()
@@ -321,7 +328,12 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
                         log.warning(
                             "could not commit past request offset %s: %s", message.offset, exc
                         )
+                    if exporter.scheduler is not None:
+                        exporter.scheduler.on_result(result)
     finally:
+        if schedule_task:
+            schedule_task.cancel()
+            await asyncio.gather(schedule_task, return_exceptions=True)
         await requests.stop()
         await producer.stop()
         await exporter.stop()

@@ -165,6 +165,7 @@ def stats(wait_s: float) -> None:
 def _register_optional_commands() -> None:
     """Commands that live in their own modules."""
     from exporter.cli import export_command, exporter_command
+    from exporter.schedule_cli import schedules_command
     from streamproc.broker.cli import kafka
     from streamproc.oracle import oracle_command
     from streamproc.simulate import simulate_command
@@ -179,6 +180,7 @@ def _register_optional_commands() -> None:
         web_command,
     ):
         main.add_command(command)
+    main.add_command(schedules_command)
 
 
 _register_optional_commands()

@@ -82,6 +82,10 @@ class Settings:
     topic_deadletter: str = "inbox.deadletter"
     topic_export_requests: str = "inbox.export.requests"
     topic_export_results: str = "inbox.export.results"
+    # Scheduled exports: their progress (compacted, keyed by schedule and type) and the
+    # TOML file that defines them (docs/exports.md, "Scheduled exports"); unset = none.
+    topic_export_schedules: str = "inbox.export.schedules"
+    schedules: Path | None = None
     events_partitions: int = 8
     # Exporter: where CSVs and the read model live, how long a request may wait for workers.
     export_dir: Path | None = None
@@ -161,6 +165,7 @@ class Settings:
             topic_deadletter=f"{namespace}.inbox.deadletter",
             topic_export_requests=f"{namespace}.inbox.export.requests",
             topic_export_results=f"{namespace}.inbox.export.results",
+            topic_export_schedules=f"{namespace}.inbox.export.schedules",
         )
 
     def topic_for_role(self, role: str) -> str:

@@ -9,8 +9,8 @@ from typing import Any, Final
 import orjson
 from aiohttp import web
 
-from exporter.delivery import EXPORTS_PATH
 from exporter.formats import CONTENT_TYPES
+from exporter.urls import EXPORTS_PATH
 from streamproc.web.common import SETTINGS, ApiError
 
 DEFAULT_LIMIT: Final = 50

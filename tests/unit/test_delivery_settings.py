@@ -9,7 +9,7 @@ import click
 import pytest
 
 from exporter.cli import fetch
-from exporter.delivery import export_url
+from exporter.urls import export_url
 from streamproc.settings import Settings, SettingsError
 
 

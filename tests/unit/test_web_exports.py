@@ -17,12 +17,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from openapi_spec_validator import validate
 
-from exporter.delivery import delivery_fields, export_path
 from exporter.download import DownloadError, Unreachable, download
 from exporter.expiry import TOMBSTONE_DAYS, sweep
 from exporter.formats import write_export
 from exporter.readmodel import ReadModel
 from exporter.request import parse_request
+from exporter.urls import delivery_fields, export_path
 from streamproc.settings import Settings
 from streamproc.web.app import create_app
 
