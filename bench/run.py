@@ -127,7 +127,7 @@ class Worker:
 
 
 def lag(settings: Settings) -> int:
-    return asyncio.run(consumer_lag(settings, settings.app_id, list(settings.inbound_topics)))
+    return asyncio.run(consumer_lag(settings, settings.app_id, list(settings.consumed_topics)))
 
 
 def drain(settings: Settings, total: int, workers: int, timeout_s: float = 3600) -> float:

@@ -1,4 +1,5 @@
-"""The ingest agent: every inbound record updates the state tables or is dead-lettered."""
+"""The ingest agents: every inbound record updates the state tables, is re-routed to the
+partition of its key, or is dead-lettered."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import faust
 from streamproc import fastpath
 from streamproc.dedupe import Admission
 from streamproc.exits import EXIT_APPLY_FAILED, EXIT_SEND_FAILED, exit_worker
-from streamproc.intake import Rejection, admit_record, count_once
+from streamproc.intake import Rejection, Reroute, admit_record, count_once
 from streamproc.retention import RetentionClock, sweep_partition
 from streamproc.settings import Settings
 from streamproc.state import BatchStores, Rules, Stores, apply_event
@@ -23,12 +24,13 @@ log = logging.getLogger(__name__)
 
 
 def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[str, Any]:
-    """Declare one ingest agent per inbound topic; returns them by topic name.
+    """Declare one ingest agent per inbound topic and one for the re-route topic; returns
+    them by topic name.
 
-    All inbound topics have the same partition count and the tables are co-partitioned
-    with them, so partition p of every topic is processed by the same worker, which owns
-    partition p of every table. ``apply_event`` is synchronous, so the agents' updates
-    of a shared record never interleave.
+    All inbound topics and the re-route topic have the same partition count and the
+    tables are co-partitioned with them, so partition p of every topic is processed by the
+    same worker, which owns partition p of every table. ``apply_event`` is synchronous,
+    so the agents' updates of a shared record never interleave.
     """
     deadletter = app.topic(
         settings.topic_deadletter,
@@ -45,6 +47,45 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
     )
     stores = tables.stores
     partition_count = settings.events_partitions
+    topics = {
+        name: app.topic(
+            name,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=settings.events_partitions,
+        )
+        for name in settings.consumed_topics
+    }
+    reroute_topic = topics[settings.topic_reroute]
+
+    def forward(message: Any, reroute: Reroute, reroutes: MutableMapping[bytes, bytes]) -> None:
+        # To the partition of the re-route topic that owns the contract key, on Faust's
+        # producer like the dead letters: Faust flushes it before it commits the source
+        # offset, so a forward is never lost. A crash in between forwards it twice; the
+        # second is a duplicate (event_id) like any re-delivery. The counter counts once.
+        reroute_topic.send_soon(
+            key=reroute.key,
+            value=message.value,
+            partition=reroute.partition,
+            headers=[
+                ("reason", reroute.reason.encode()),
+                ("source_topic", message.topic.encode()),
+                ("source_partition", str(message.partition).encode()),
+                ("source_offset", str(message.offset).encode()),
+            ],
+        )
+        counter_key = f"{message.topic}/{message.partition}/{reroute.reason}".encode()
+        reroutes[counter_key] = count_once(reroutes.get(counter_key), message.offset)
+        log.debug(
+            "re-routed %s/%s@%s to partition %s: %s",
+            message.topic,
+            message.partition,
+            message.offset,
+            reroute.partition,
+            reroute.detail,
+        )
 
     def reject(
         message: Any, rejection: Rejection, rejections: MutableMapping[bytes, bytes]
@@ -78,6 +119,7 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
         message: Any,
         stores: Stores,
         rejections: MutableMapping[bytes, bytes],
+        reroutes: MutableMapping[bytes, bytes],
         writer: PartitionWriter | None = None,
     ) -> None:
         outcome = admit_record(
@@ -91,8 +133,12 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
         if isinstance(outcome, Rejection):
             reject(message, outcome, rejections)
             return
+        if isinstance(outcome, Reroute):
+            forward(message, outcome, reroutes)
+            return
+        rerouted = message.topic == reroute_topic.get_topic_name()
         try:
-            admission = apply_event(stores, outcome, rules, message.offset)
+            admission = apply_event(stores, outcome, rules, message.offset, rerouted)
         except Exception:
             # Never skip an event: Faust would ack it and move on. Stop the worker instead;
             # it resumes from the last commit and the (idempotent) update runs again.
@@ -144,10 +190,13 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
             stores = BatchStores.over(tables.partition_stores(partition, writer), rules)
             rejected = tables.rejections_by_partition
             rejections = WriteBack(PartitionView(rejected, partition, writer.writer(rejected)))
+            rerouted = tables.reroutes_by_partition
+            reroutes = WriteBack(PartitionView(rerouted, partition, writer.writer(rerouted)))
             for record in records:
-                process(record, stores, rejections, writer)
+                process(record, stores, rejections, reroutes, writer)
             stores.flush()
             rejections.flush()
+            reroutes.flush()
             writer.apply_local()
         except Exception:
             # As for one event: never ack a batch that was not fully written. Exit; the
@@ -177,23 +226,20 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
             )
 
     agents = {}
-    for topic_name in settings.inbound_topics:
-        topic = app.topic(
-            topic_name,
-            key_type=bytes,
-            value_type=bytes,
-            key_serializer="raw",
-            value_serializer="raw",
-            partitions=settings.events_partitions,
-        )
+    for topic_name, topic in topics.items():
 
         async def ingest(stream: faust.StreamT[bytes]) -> None:
             # The per-message path (ingest_path=stream); with ingest_path=batch the agent
             # only subscribes the topic and fastpath hands its records over in batches.
             async for event in stream.events():
-                process(event.message, stores, tables.rejections_by_partition)
+                process(
+                    event.message,
+                    stores,
+                    tables.rejections_by_partition,
+                    tables.reroutes_by_partition,
+                )
 
         agents[topic_name] = app.agent(topic, name=f"ingest-{topic_name}", concurrency=1)(ingest)
     if settings.ingest_path == "batch":
-        fastpath.register(app, settings.inbound_topics, process_batch)
+        fastpath.register(app, settings.consumed_topics, process_batch)
     return agents

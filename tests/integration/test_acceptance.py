@@ -11,7 +11,6 @@ import os
 import random
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -21,14 +20,21 @@ import orjson
 import pytest
 
 from exporter.request import parse_request
-from exporter.schema import EXPORTS
 from streamproc import broker
 from streamproc.changelog import read_to_end
 from streamproc.oracle import run_oracle
 from streamproc.produce import produce_lines
 from streamproc.settings import Settings
 from streamproc.topics import ensure_topics, lag_by_partition
-from tests.harness import ExporterProcess, WorkerProcess, run_cli, wait_until
+from tests.harness import (
+    ExporterProcess,
+    WorkerProcess,
+    export_requests,
+    first_difference,
+    request_export,
+    run_cli,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -79,47 +85,6 @@ class Workers:
 
     def logs(self) -> str:
         return "\n".join(f"--- {n}:\n{p.log_tail(80)}" for n, p in self.procs.items())
-
-
-def request_export(settings: Settings, request: dict[str, Any]) -> None:
-    from aiokafka import AIOKafkaProducer
-
-    async def go() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers)
-        await producer.start()
-        try:
-            await producer.send_and_wait(settings.topic_export_requests, orjson.dumps(request))
-        finally:
-            await producer.stop()
-
-    asyncio.run(go())
-
-
-def first_difference(ours: bytes, theirs: bytes) -> str:
-    a, b = ours.decode().split("\r\n"), theirs.decode().split("\r\n")
-    i = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
-    return (
-        f"{len(a)} vs {len(b)} lines; line {i}:\n  exporter: {a[i] if i < len(a) else '<none>'}"
-        f"\n  oracle:   {b[i] if i < len(b) else '<none>'}"
-    )
-
-
-def export_requests(days: int) -> list[dict[str, Any]]:
-    last = f"2026-11-{1 + days:02d}"
-    requests = []
-    for export_type, spec in EXPORTS.items():
-        for tz in ("UTC", "America/New_York"):
-            request = {"export_type": export_type, "timezone": tz}
-            if spec.needs_range:
-                request.update({"from": "2026-11-02", "to": last})
-            requests.append(request)
-    requests.append({"export_type": "agent_metrics", "timezone": "UTC", "from": "2026-11-02",
-                     "to": last, "channels": ["channel-02", "channel-05"]})  # fmt: skip
-    requests.append({"export_type": "conversations_resolved", "timezone": "Europe/Madrid",
-                     "from": "2026-11-02", "to": last, "locale": "es"})  # fmt: skip
-    for request in requests:
-        request["request_id"] = f"acceptance-{uuid.uuid4()}"
-    return requests
 
 
 def test_chaos_then_every_export_equals_the_oracle(
@@ -183,7 +148,7 @@ def test_chaos_then_every_export_equals_the_oracle(
             lagging.clear()
             lagging.update(
                 asyncio.run(
-                    lag_by_partition(isolated, isolated.app_id, list(isolated.inbound_topics))
+                    lag_by_partition(isolated, isolated.app_id, list(isolated.consumed_topics))
                 )
             )
             return not lagging
