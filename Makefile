@@ -22,7 +22,7 @@ install: $(STAMP)
 
 ## tools: system tools the tests use (docker-compose validates docker-compose.yml without Docker;
 ## sqlite3 is the export benchmark's baseline; openssl makes test certificates; sshd is the
-## SFTP server of the scheduled-exports test)
+## SFTP server of the scheduled-exports test; kcat publishes with librdkafka's defaults)
 tools:
 	@command -v docker-compose >/dev/null || { \
 	  echo "installing Debian's docker-compose (for the compose validation test)"; \
@@ -36,6 +36,9 @@ tools:
 	@command -v /usr/sbin/sshd >/dev/null || { \
 	  echo "installing Debian's openssh-server (the SFTP server of the scheduled-exports test)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server >/dev/null; }
+	@command -v kcat >/dev/null || { \
+	  echo "installing Debian's kcat (a librdkafka producer for the re-routing tests)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null; }
 
 ## lint: ruff and mypy, as configured in pyproject.toml
 lint: install

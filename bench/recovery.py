@@ -77,7 +77,7 @@ def _time_to_process(settings: Settings, n: int) -> float:
         asyncio.run(produce_lines(settings, [_probe(settings, n)]))
         while True:
             lag = asyncio.run(
-                consumer_lag(settings, settings.app_id, list(settings.inbound_topics))
+                consumer_lag(settings, settings.app_id, list(settings.consumed_topics))
             )
             if lag == 0:
                 return time.monotonic() - started

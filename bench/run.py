@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streamproc.changelog import changelog_topic
 from streamproc.events import EVENT_TYPES, InvalidEvent, parse_event
+from streamproc.intake import partition_for_key
 from streamproc.produce import produce_lines
 from streamproc.security import client_kwargs
 from streamproc.settings import Settings, settings_to_env
@@ -128,7 +129,7 @@ class Worker:
 
 
 def lag(settings: Settings) -> int:
-    return asyncio.run(consumer_lag(settings, settings.app_id, list(settings.inbound_topics)))
+    return asyncio.run(consumer_lag(settings, settings.app_id, list(settings.consumed_topics)))
 
 
 def drain(settings: Settings, total: int, workers: int, timeout_s: float = 3600) -> float:
@@ -163,8 +164,11 @@ def freshness(
 ) -> dict[str, float]:
     """Produce at ``rate`` while a worker runs; latency from produce to the table update
     (the conversation changelog record carrying the event), p50/p99 in ms, measured on
-    the events of one conversation in ten."""
+    the events of one conversation in ten. Half of those conversations (5% of the
+    traffic) are published on the partition after their key's, so the worker re-routes
+    them: their latency is reported apart (``rerouted_*``)."""
     sent_at: dict[str, float] = {}
+    rerouted_at: dict[str, float] = {}
     conversation_lines: list[tuple[str, str, bytes, bytes]] = []
     seen: set[str] = set()
     for line in lines:
@@ -179,12 +183,15 @@ def freshness(
     # Latency is read for one conversation in ten: decoding every changelog record in
     # this process would take CPU from the worker on a 2-core machine.
     sampled = {key for _, _, key, _ in conversation_lines if zlib.crc32(key) % 10 == 0}
+    rerouted = {key for key in sampled if zlib.crc32(key) % 20 == 10}
+    partitions = settings.events_partitions
     rate = max(rate, 20.0)
     count = min(len(conversation_lines), max(40, int(rate * seconds)))
     chosen = conversation_lines[:count]
     asyncio.run(ensure_topics(settings))
     worker = Worker(settings, "fresh").start()
     latencies: list[float] = []
+    rerouted_latencies: list[float] = []
     try:
         # Let the worker join and create its tables before measuring.
         asyncio.run(produce_lines(settings, [chosen[0][3]]))
@@ -214,6 +221,9 @@ def freshness(
                                 t = sent_at.pop(entry["id"], None)
                                 if t is not None:
                                     latencies.append((now - t) * 1000)
+                                t = rerouted_at.pop(entry["id"], None)
+                                if t is not None:
+                                    rerouted_latencies.append((now - t) * 1000)
             finally:
                 await consumer.stop()
 
@@ -232,6 +242,12 @@ def freshness(
                     delay = start + i / rate - time.monotonic()
                     if delay > 0:
                         await asyncio.sleep(delay)
+                    if key in rerouted:
+                        # The next partition: a wrong_partition re-route, one hop more.
+                        rerouted_at[event_id] = time.time()
+                        wrong = (partition_for_key(key, partitions) + 1) % partitions
+                        await producer.send(topic, line, key=key, partition=wrong)
+                        continue
                     if key in sampled:
                         sent_at[event_id] = time.time()
                     await producer.send(topic, line, key=key)
@@ -241,20 +257,47 @@ def freshness(
 
         asyncio.run(send())
         deadline = time.monotonic() + 60
-        while sent_at and time.monotonic() < deadline:
+        while (sent_at or rerouted_at) and time.monotonic() < deadline:
             time.sleep(0.2)
         done.set()
         watcher.join(timeout=10)
     finally:
         worker.stop()
-    latencies.sort()
+    direct = percentiles(latencies)
+    via_reroute = percentiles(rerouted_latencies)
+    return {
+        **direct,
+        "lost": len(sent_at),
+        "rerouted_p50_ms": via_reroute["p50_ms"],
+        "rerouted_p99_ms": via_reroute["p99_ms"],
+        "rerouted_samples": via_reroute["samples"],
+        "rerouted_lost": len(rerouted_at),
+    }
+
+
+def percentiles(latencies: list[float]) -> dict[str, float]:
+    """p50 and p99 (ms) of latencies, and their count."""
+    latencies = sorted(latencies)
     if not latencies:
         return {"p50_ms": float("nan"), "p99_ms": float("nan"), "samples": 0}
     return {
         "p50_ms": latencies[len(latencies) // 2],
         "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
         "samples": len(latencies),
-        "lost": len(sent_at),
+    }
+
+
+def freshness_report(rate: float, fresh: list[dict[str, float]]) -> dict[str, Any]:
+    """The freshness runs' medians: direct events, and re-routed ones (one hop more)."""
+    rerouted = [f for f in fresh if f["rerouted_samples"]]
+    return {
+        "rate_events_per_s": rate,
+        "p50_ms": summary([f["p50_ms"] for f in fresh]),
+        "p99_ms": summary([f["p99_ms"] for f in fresh]),
+        "samples": sum(int(f["samples"]) for f in fresh),
+        "rerouted_p50_ms": summary([f["rerouted_p50_ms"] for f in rerouted]) if rerouted else None,
+        "rerouted_p99_ms": summary([f["rerouted_p99_ms"] for f in rerouted]) if rerouted else None,
+        "rerouted_samples": sum(int(f["rerouted_samples"]) for f in fresh),
     }
 
 
@@ -300,7 +343,14 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
 @click.option("--size", type=click.Choice(["smoke", "full"]), default="full")
 @click.option("--runs", type=click.IntRange(1, 9), default=3)
 @click.option("--only", multiple=True, help="baseline|ingest|freshness|export|recovery")
-def main(size: str, runs: int, only: tuple[str, ...]) -> None:
+@click.option(
+    "--freshness-rate",
+    type=click.FloatRange(min=1),
+    default=None,
+    help="Measure freshness at this rate (events/s) instead of half the drain rate; with "
+    "--only freshness, skips the drains.",
+)
+def main(size: str, runs: int, only: tuple[str, ...], freshness_rate: float | None) -> None:
     """Run the benchmarks; results as JSON under bench/results/ and a table on stdout."""
     from bench.exportdb import build_readmodel
     from bench.recovery import recovery
@@ -324,6 +374,13 @@ def main(size: str, runs: int, only: tuple[str, ...]) -> None:
         }
     }
     wanted = set(only) or {"baseline", "ingest", "freshness", "export", "recovery"}
+    if freshness_rate is not None and "freshness" in wanted:
+        seconds = 30 if size == "full" else 8
+        fresh = [
+            freshness(namespaced(base, work), lines, freshness_rate, seconds) for _ in range(runs)
+        ]
+        report["freshness"] = freshness_report(freshness_rate, fresh)
+        wanted.discard("freshness")
     if wanted & {"baseline", "ingest", "freshness"}:
         baseline, one, two, stream = [], [], [], []
         for _ in range(runs):
@@ -359,12 +416,7 @@ def main(size: str, runs: int, only: tuple[str, ...]) -> None:
             rate = statistics.median(one) / 2
             seconds = 30 if size == "full" else 8
             fresh = [freshness(namespaced(base, work), lines, rate, seconds) for _ in range(runs)]
-            report["freshness_at_half_load"] = {
-                "rate_events_per_s": rate,
-                "p50_ms": summary([f["p50_ms"] for f in fresh]),
-                "p99_ms": summary([f["p99_ms"] for f in fresh]),
-                "samples": sum(int(f["samples"]) for f in fresh),
-            }
+            report["freshness_at_half_load"] = freshness_report(rate, fresh)
     if "export" in wanted:
         exports: dict[str, Any] = {}
         for rows in export_rows:

@@ -153,24 +153,12 @@ class Exporter:
     async def snapshot(self, timeout_s: float) -> Snapshot:
         """Wait until the workers have processed everything published to the inbound topics
         so far, then bring the read model to the changelogs' ends."""
-        assert self.inbound_reader is not None  # noqa: S101 - start() first
-        counts = await partition_counts(self.settings, list(self.settings.inbound_topics))
-        tps = [TopicPartition(t, p) for t, n in counts.items() for p in range(n)]
-        cut = {
-            (tp.topic, tp.partition): o
-            for tp, o in (await self.inbound_reader.end_offsets(tps)).items()
-        }
         deadline = time.monotonic() + timeout_s
-        while True:
-            lag = await self._lag(cut)
-            if lag == 0:
-                break
-            if time.monotonic() > deadline:
-                raise ExportFailed(
-                    f"the workers did not process the events published before the request "
-                    f"within {timeout_s:.0f} s ({lag} still pending); is a worker running?"
-                )
-            await asyncio.sleep(0.2)
+        # Two cuts: events re-routed from before the inbound cut are in the re-route topic
+        # once the inbound offsets are committed (a forward is flushed before its source
+        # offset is committed), so its cut is taken after the first is processed.
+        cut = await self._processed_cut(list(self.settings.inbound_topics), deadline, timeout_s)
+        cut.update(await self._processed_cut([self.settings.topic_reroute], deadline, timeout_s))
         await self._ensure_all_changelogs()
         changelog = await self.follower.end_offsets()
         try:
@@ -180,6 +168,26 @@ class Exporter:
         watermark = self.model.watermark_ms()
         as_of = watermark if watermark is not None else 0
         return Snapshot(as_of, cut, changelog)
+
+    async def _processed_cut(self, topics: list[str], deadline: float, timeout_s: float) -> Offsets:
+        """The end offsets of ``topics`` now, once the workers have committed them."""
+        assert self.inbound_reader is not None  # noqa: S101 - start() first
+        counts = await partition_counts(self.settings, topics)
+        tps = [TopicPartition(t, p) for t, n in counts.items() for p in range(n)]
+        cut = {
+            (tp.topic, tp.partition): o
+            for tp, o in (await self.inbound_reader.end_offsets(tps)).items()
+        }
+        while True:
+            lag = await self._lag(cut)
+            if lag == 0:
+                return cut
+            if time.monotonic() > deadline:
+                raise ExportFailed(
+                    f"the workers did not process the events published before the request "
+                    f"within {timeout_s:.0f} s ({lag} still pending); is a worker running?"
+                )
+            await asyncio.sleep(0.2)
 
     async def _lag(self, cut: Offsets) -> int:
         """Records before the cut that the workers have not committed yet."""

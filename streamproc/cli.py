@@ -37,7 +37,7 @@ def main() -> None:
 
 @main.group(context_settings=CONTEXT)
 def topics() -> None:
-    """The service's own topics (inbound, dead-letter, export command and results)."""
+    """The service's own topics (inbound, re-route, dead-letter, export command and results)."""
 
 
 @topics.command("create")
@@ -143,7 +143,8 @@ def worker(loglevel: str) -> None:
     help="First wait up to this many seconds for the workers to catch up (lag 0).",
 )
 def stats(wait_s: float) -> None:
-    """Show what the workers have processed: events by type, dead letters, consumer lag."""
+    """Show what the workers have processed: events by type, dead letters, re-routed events
+    by source topic and reason, consumer lag."""
     from streamproc.stats import collect_stats, wait_caught_up
 
     settings = load_settings()

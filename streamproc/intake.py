@@ -1,4 +1,4 @@
-"""Admission of one raw Kafka record: parse, check its routing, or say why it is rejected."""
+"""Admission of one raw Kafka record: parse it, then apply, re-route or dead-letter it."""
 
 from __future__ import annotations
 
@@ -18,8 +18,9 @@ MAX_REASON_CHARS = 300
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
-    """Why a record is dead-lettered: a category (``invalid``, ``misrouted``, ``late``,
-    ``out_of_range``, ``too_large``, ``unprocessable``) and a one-line reason."""
+    """Why a record is dead-lettered: a category (``invalid``; ``misrouted``: only on the
+    re-route topic; ``late``, ``out_of_range``, ``too_large``, ``unprocessable``) and a
+    one-line reason."""
 
     category: str
     reason: str
@@ -120,6 +121,24 @@ def time_window_rejection(settings: Settings, event: Event, now_ms: int) -> Reje
     )
 
 
+REROUTE_REASONS = ("wrong_topic", "no_key", "wrong_key", "wrong_partition")
+"""Why a valid event is re-routed (the counters' and the forward's ``reason``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reroute:
+    """A valid event that arrived elsewhere than the contract puts it: forward its record
+    to the re-route topic, keyed by its contract key, on that key's partition."""
+
+    event: Event
+    key: bytes
+    partition: int
+    reason: str
+    """One of REROUTE_REASONS."""
+    detail: str
+    """One line saying where it arrived and where it belongs."""
+
+
 def admit_record(
     settings: Settings,
     topic: str,
@@ -128,11 +147,15 @@ def admit_record(
     value: bytes | None,
     partition_count: int,
     now_ms: int | None = None,
-) -> Event | Rejection:
-    """Parse a record and check it sits where the contract puts it.
+) -> Event | Reroute | Rejection:
+    """Parse a record and decide what to do with it: apply it here (the event), forward
+    it to the re-route topic (a ``Reroute``), or dead-letter it (a ``Rejection``).
 
-    Per-key state lives on the partition of its key, so an event with the wrong key, on
-    the wrong topic or partition would split that state: it is rejected as ``misrouted``.
+    Per-key state lives on the partition murmur2 gives the contract key, so a valid event
+    with another key, no key, on another partition or on another inbound topic than its
+    type's is forwarded to that partition of the re-route topic (co-partitioned with the
+    state) and applied from there. A record on the re-route topic is never forwarded
+    again: if it is not where it belongs either, it is dead-lettered ``misrouted``.
     An event time outside the accepted window (``time_window_rejection``; ``now_ms``
     defaults to the wall clock) is ``out_of_range``.
     """
@@ -146,26 +169,36 @@ def admit_record(
     if out_of_range is not None:
         return out_of_range
     spec = EVENT_TYPES[event.type]
-    expected_topic = settings.topic_for_role(spec.topic)
-    if topic != expected_topic:
-        return Rejection(
-            "misrouted", f"{event.type} belongs on topic {expected_topic}, arrived on {topic}"
-        )
     expected_key = event.key.encode()
-    if key != expected_key:
-        got = "none" if key is None else shown(key.decode(errors="replace"))
-        return Rejection(
-            "misrouted",
-            f"{event.type} must be keyed by {spec.key_field} {shown(event.key)}, got {got}",
-        )
     expected_partition = partition_for_key(expected_key, partition_count)
-    if partition != expected_partition:
+    expected_topic = settings.topic_for_role(spec.topic)
+    in_place = key == expected_key and partition == expected_partition
+    if in_place and topic in (expected_topic, settings.topic_reroute):
+        return event
+    got = "none" if key is None else shown(key.decode(errors="replace"))
+    if topic == settings.topic_reroute:
         return Rejection(
             "misrouted",
-            f"key {shown(event.key)} belongs on partition {expected_partition} of {partition_count}"
-            f" (default murmur2 partitioner), arrived on {partition}",
+            f"on the re-route topic, {event.type} must be keyed by {spec.key_field} "
+            f"{shown(event.key)} on partition {expected_partition} of {partition_count}; "
+            f"got key {got} on partition {partition} (never forwarded twice)",
         )
-    return event
+    if topic != expected_topic:
+        reason = "wrong_topic"
+        detail = f"{event.type} belongs on topic {expected_topic}, arrived on {topic}"
+    elif not key:
+        reason = "no_key"
+        detail = f"{event.type} arrived without a key; its {spec.key_field} is {shown(event.key)}"
+    elif key != expected_key:
+        reason = "wrong_key"
+        detail = f"{event.type} must be keyed by {spec.key_field} {shown(event.key)}, got {got}"
+    else:
+        reason = "wrong_partition"
+        detail = (
+            f"key {shown(event.key)} belongs on partition {expected_partition} of "
+            f"{partition_count} (murmur2), arrived on {partition}"
+        )
+    return Reroute(event, expected_key, expected_partition, reason, detail)
 
 
 def count_once(counter: bytes | None, offset: int) -> bytes:

@@ -17,6 +17,8 @@ from streamproc.security import client_kwargs
 from streamproc.settings import Settings
 
 ProgressFn = Callable[[int, float], None]
+RouteFn = Callable[[Settings, bytes], tuple[str, bytes | None]]
+"""Topic and key of a line (default: :func:`route_line`, the contract's)."""
 
 
 @dataclass
@@ -64,8 +66,12 @@ async def produce_lines(
     rate: float | None = None,
     progress: ProgressFn | None = None,
     window: int = 2000,
+    route: RouteFn | None = None,
 ) -> ProduceSummary:
-    """Publish every line (acks=all, idempotent producer); ``rate`` caps lines per second."""
+    """Publish every line (acks=all, idempotent producer); ``rate`` caps lines per second;
+    ``route`` chooses topic and key (default: the contract's; a key of None lets the
+    client's partitioner choose the partition)."""
+    route = route or route_line
     producer = AIOKafkaProducer(
         **client_kwargs(settings),
         acks="all",
@@ -85,7 +91,7 @@ async def produce_lines(
                 delay = due - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)  # pacing to the requested rate
-            topic, key = route_line(settings, line)
+            topic, key = route(settings, line)
             pending.append(await producer.send(topic, value=line, key=key))
             summary.lines_by_topic[topic] += 1
             if len(pending) >= window:

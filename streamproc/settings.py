@@ -80,6 +80,9 @@ class Settings:
     topic_presence: str = "inbox.presence"
     topic_directory: str = "inbox.directory"
     topic_deadletter: str = "inbox.deadletter"
+    # Internal: valid events that arrived with another key, no key, on another partition or
+    # inbound topic are forwarded here (keyed and partitioned by their contract key).
+    topic_reroute: str = "inbox.reroute"
     topic_export_requests: str = "inbox.export.requests"
     topic_export_results: str = "inbox.export.results"
     # Scheduled exports: their progress (compacted, keyed by schedule and type) and the
@@ -126,6 +129,12 @@ class Settings:
         )
 
     @property
+    def consumed_topics(self) -> tuple[str, ...]:
+        """Every topic the workers consume: the inbound topics and the re-route topic
+        (co-partitioned: partition p of each belongs to one worker)."""
+        return (*self.inbound_topics, self.topic_reroute)
+
+    @property
     def kafka_dir(self) -> Path:
         """The local broker's data (KRaft log dirs, pid file, logs)."""
         return self.data_dir / "kafka"
@@ -163,6 +172,7 @@ class Settings:
             topic_presence=f"{namespace}.inbox.presence",
             topic_directory=f"{namespace}.inbox.directory",
             topic_deadletter=f"{namespace}.inbox.deadletter",
+            topic_reroute=f"{namespace}.inbox.reroute",
             topic_export_requests=f"{namespace}.inbox.export.requests",
             topic_export_results=f"{namespace}.inbox.export.results",
             topic_export_schedules=f"{namespace}.inbox.export.schedules",

@@ -193,17 +193,23 @@ def _save(store: Store, key: bytes, value: Any) -> None:
     store[key] = orjson.dumps(value)
 
 
-def apply_event(stores: Stores, event: Event, rules: Rules, offset: int | None = None) -> Admission:
+def apply_event(
+    stores: Stores,
+    event: Event,
+    rules: Rules,
+    offset: int | None = None,
+    rerouted: bool = False,
+) -> Admission:
     """Apply ``event``; ACCEPTED if it changed anything.
 
     A DUPLICATE re-writes the records the event touches with their current values, so a
     worker that died after updating its local store but before the changelog got the
     write heals the changelog when the event is delivered again (at-least-once).
     ``offset`` is the record's source offset: presence uses it to tell a re-delivery from
-    a late event.
+    a late event (``rerouted``: an offset of the re-route topic, another sequence).
     """
     if isinstance(event, PresenceChanged):
-        return _apply_presence(stores, event, rules.lateness_ms, offset)
+        return _apply_presence(stores, event, rules.lateness_ms, offset, rerouted)
     if EVENT_TYPES[event.type].stream == "conversation":
         return _apply_conversation_event(stores, event, rules)
     return _apply_directory(stores, event)
@@ -307,12 +313,16 @@ def _write_buckets(
 
 
 def _apply_presence(
-    stores: Stores, event: PresenceChanged, lateness_ms: int, offset: int | None
+    stores: Stores,
+    event: PresenceChanged,
+    lateness_ms: int,
+    offset: int | None,
+    rerouted: bool = False,
 ) -> Admission:
     key = event.agent_id.encode()
     state = PresenceState.from_json(_load(stores.presence, key))
     change = [event.occurred_at_ms, event.event_id, event.presence, event.away_status]
-    admission, rewrite = admit_change(state, change, lateness_ms, offset)
+    admission, rewrite = admit_change(state, change, lateness_ms, offset, rerouted)
     if admission is Admission.LATE:
         return admission
     if rewrite is None:  # duplicate: re-assert what the state knows

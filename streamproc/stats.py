@@ -24,6 +24,7 @@ class StatsReport:
     directory_by_kind: Counter[str] = field(default_factory=Counter)
     presence_intervals: int = 0
     rejected_by_category: Counter[str] = field(default_factory=Counter)
+    rerouted_by_topic_reason: Counter[tuple[str, str]] = field(default_factory=Counter)
     lag: int = 0
 
     def render(self) -> str:
@@ -38,7 +39,13 @@ class StatsReport:
         lines.append("dead-lettered by category:")
         lines += [f"  {c:32} {n:>10,}" for c, n in sorted(self.rejected_by_category.items())]
         lines.append(f"  {'total':32} {sum(self.rejected_by_category.values()):>10,}")
-        lines.append(f"consumer lag on inbound topics: {self.lag:,}")
+        lines.append("re-routed (valid events not keyed/partitioned as the contract says):")
+        lines += [
+            f"  {topic + ' ' + reason:32} {n:>10,}"
+            for (topic, reason), n in sorted(self.rerouted_by_topic_reason.items())
+        ]
+        lines.append(f"  {'total':32} {sum(self.rerouted_by_topic_reason.values()):>10,}")
+        lines.append(f"consumer lag on inbound and re-route topics: {self.lag:,}")
         return "\n".join(lines)
 
 
@@ -60,15 +67,20 @@ async def collect_stats(settings: Settings) -> StatsReport:
     for key, raw in (await read_table(settings, "rejections_by_partition")).items():
         category = key.decode().rsplit("/", 1)[-1]
         report.rejected_by_category[category] += int(orjson.loads(raw)["n"])
-    report.lag = await consumer_lag(settings, settings.app_id, list(settings.inbound_topics))
+    for key, raw in (await read_table(settings, "reroutes_by_partition")).items():
+        topic, _partition, reason = key.decode().rsplit("/", 2)
+        report.rerouted_by_topic_reason[(topic, reason)] += int(orjson.loads(raw)["n"])
+    report.lag = await consumer_lag(settings, settings.app_id, list(settings.consumed_topics))
     return report
 
 
 async def wait_caught_up(settings: Settings, timeout_s: float) -> bool:
-    """Wait until the worker group has committed everything on the inbound topics."""
+    """Wait until the worker group has committed everything on the inbound topics and the
+    re-route topic (one look at both: the committed offsets are read before the end
+    offsets, and a forward is flushed before its source offset is committed)."""
     deadline = time.monotonic() + timeout_s
     while True:
-        lag = await consumer_lag(settings, settings.app_id, list(settings.inbound_topics))
+        lag = await consumer_lag(settings, settings.app_id, list(settings.consumed_topics))
         if lag == 0:
             return True
         if time.monotonic() > deadline:

@@ -22,6 +22,7 @@ TABLE_NAMES = (
     "directory",
     "activity",
     "rejections_by_partition",
+    "reroutes_by_partition",
 )
 """Every Faust table of the worker (streamproc.tables declares them in this order)."""
 
@@ -36,10 +37,12 @@ class TopicSpec:
 
 
 def required_topics(settings: Settings) -> list[TopicSpec]:
-    """Every inbound, dead-letter, command and result topic, with its partition count.
+    """Every inbound, re-route, dead-letter, command and result topic, with its partition
+    count.
 
     Inbound topics share one partition count so that a conversation's messages, locks and
-    status events land on the same partition number (Faust assigns them together).
+    status events land on the same partition number (Faust assigns them together); the
+    re-route topic has it too, so that partition p of it belongs to the same worker.
     The export command/result topics have one partition: requests are served in order.
     The scheduled exports' progress topic is compacted (the latest value per key counts).
     The tables' changelog topics (compacted, co-partitioned) are created here too, before
@@ -55,6 +58,8 @@ def required_topics(settings: Settings) -> list[TopicSpec]:
     ]
     return [
         *inbound,
+        # Co-partitioned with the inbound topics and the tables (streamproc.intake).
+        TopicSpec(settings.topic_reroute, settings.events_partitions, keep),
         TopicSpec(settings.topic_deadletter, settings.events_partitions, keep),
         TopicSpec(settings.topic_export_requests, 1, keep),
         TopicSpec(settings.topic_export_results, 1, keep),
@@ -103,14 +108,14 @@ def _created(response: Any, name: str) -> bool:
 
 
 async def commit_start_offsets(settings: Settings) -> int:
-    """Give every inbound partition the worker group has never committed a committed offset
+    """Give every consumed partition the worker group has never committed a committed offset
     (its log start), so that Faust can tell a hole at the head of what it processed (see
     streamproc.faust_fixes). Only possible while no worker is in the group; otherwise it
     does nothing (the first worker's start already did it). Returns how many were set."""
     from aiokafka.errors import KafkaError
     from aiokafka.structs import OffsetAndMetadata
 
-    counts = await partition_counts(settings, list(settings.inbound_topics))
+    counts = await partition_counts(settings, list(settings.consumed_topics))
     tps = [TopicPartition(t, p) for t, n in counts.items() for p in range(n)]
     consumer = AIOKafkaConsumer(
         **client_kwargs(settings),
@@ -173,10 +178,11 @@ async def committed_and_end(
 
 
 def inbound_partitions(settings: Settings) -> list[TopicPartition]:
-    """Every partition of the inbound topics, as ensure_topics creates them."""
+    """Every partition the workers consume (inbound and re-route topics), as ensure_topics
+    creates them."""
     return [
         TopicPartition(topic, partition)
-        for topic in settings.inbound_topics
+        for topic in settings.consumed_topics
         for partition in range(settings.events_partitions)
     ]
 

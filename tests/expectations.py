@@ -83,7 +83,7 @@ class Expected:
 
 
 def caught_up(settings: Settings) -> bool:
-    lag = asyncio.run(consumer_lag(settings, settings.app_id, list(settings.inbound_topics)))
+    lag = asyncio.run(consumer_lag(settings, settings.app_id, list(settings.consumed_topics)))
     return lag == 0
 
 

@@ -1,4 +1,5 @@
-"""Test harness: isolated settings per test, real worker processes, and waiting on conditions."""
+"""Test harness: isolated settings per test, real worker processes, waiting on conditions,
+export requests on the command topic."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import orjson
+
+from exporter.schema import EXPORTS
 from streamproc.settings import Settings, settings_to_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -131,3 +135,53 @@ class ExporterProcess(WorkerProcess):
     """A real ``streamproc exporter`` service process."""
 
     command = ("exporter", "--loglevel", "info")
+
+
+def request_export(settings: Settings, request: dict[str, Any]) -> None:
+    """Publish one export request on the command topic."""
+    from aiokafka import AIOKafkaProducer
+
+    async def go() -> None:
+        from streamproc.security import client_kwargs
+
+        producer = AIOKafkaProducer(**client_kwargs(settings))
+        await producer.start()
+        try:
+            await producer.send_and_wait(settings.topic_export_requests, orjson.dumps(request))
+        finally:
+            await producer.stop()
+
+    asyncio.run(go())
+
+
+def first_difference(ours: bytes, theirs: bytes) -> str:
+    """Where two CSVs first differ, for an assertion message."""
+    a, b = ours.decode().split("\r\n"), theirs.decode().split("\r\n")
+    i = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+    return (
+        f"{len(a)} vs {len(b)} lines; line {i}:\n  exporter: {a[i] if i < len(a) else '<none>'}"
+        f"\n  oracle:   {b[i] if i < len(b) else '<none>'}"
+    )
+
+
+def export_requests(
+    days: int, timezones: tuple[str, ...] = ("UTC", "America/New_York"), extra: bool = True
+) -> list[dict[str, Any]]:
+    """Every export type for the simulated days from 2026-11-02, in each of ``timezones``
+    (``extra``: also a channel filter and the Spanish locale)."""
+    last = f"2026-11-{1 + days:02d}"
+    requests = []
+    for export_type, spec in EXPORTS.items():
+        for tz in timezones:
+            request = {"export_type": export_type, "timezone": tz}
+            if spec.needs_range:
+                request.update({"from": "2026-11-02", "to": last})
+            requests.append(request)
+    if extra:
+        requests.append({"export_type": "agent_metrics", "timezone": "UTC", "from": "2026-11-02",
+                         "to": last, "channels": ["channel-02", "channel-05"]})  # fmt: skip
+        requests.append({"export_type": "conversations_resolved", "timezone": "Europe/Madrid",
+                         "from": "2026-11-02", "to": last, "locale": "es"})  # fmt: skip
+    for request in requests:
+        request["request_id"] = f"export-{uuid.uuid4()}"
+    return requests

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
 import faust
@@ -12,7 +12,7 @@ from streamproc import fastpath
 from streamproc.dedupe import Admission
 from streamproc.events import shown
 from streamproc.exits import EXIT_APPLY_FAILED, EXIT_SEND_FAILED, exit_worker
-from streamproc.intake import Rejection, admit_record, count_once, dead_letter
+from streamproc.intake import Rejection, Reroute, admit_record, count_once, dead_letter
 from streamproc.retention import RetentionClock, sweep_partition
 from streamproc.settings import Settings
 from streamproc.state import BatchStores, RecordTooLarge, Rules, Stores, apply_event
@@ -21,6 +21,10 @@ from streamproc.tables.writer import PartitionWriter
 from streamproc.writeback import WriteBack
 
 log = logging.getLogger(__name__)
+
+Outbox = list[Callable[[], None]]
+"""Sends (dead letters, forwards) held until a batch's state is settled, so a batch that
+is re-run record by record sends each once."""
 
 
 class Unappliable(Exception):
@@ -45,12 +49,13 @@ def unprocessable(exc: Exception) -> Rejection:
 
 
 def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[str, Any]:
-    """Declare one ingest agent per inbound topic; returns them by topic name.
+    """Declare one ingest agent per inbound topic and one for the re-route topic; returns
+    them by topic name.
 
-    All inbound topics have the same partition count and the tables are co-partitioned
-    with them, so partition p of every topic is processed by the same worker, which owns
-    partition p of every table. ``apply_event`` is synchronous, so the agents' updates
-    of a shared record never interleave.
+    All inbound topics and the re-route topic have the same partition count and the
+    tables are co-partitioned with them, so partition p of every topic is processed by the
+    same worker, which owns partition p of every table. ``apply_event`` is synchronous,
+    so the agents' updates of a shared record never interleave.
     """
     deadletter = app.topic(
         settings.topic_deadletter,
@@ -70,21 +75,66 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
     rejected = tables.rejections_by_partition
     partition_count = settings.events_partitions
 
+    topics = {
+        name: app.topic(
+            name,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=settings.events_partitions,
+        )
+        for name in settings.consumed_topics
+    }
+    reroute_topic = topics[settings.topic_reroute]
+
+    def forward(
+        message: Any,
+        reroute: Reroute,
+        reroutes: MutableMapping[bytes, bytes],
+        outbox: Outbox | None,
+    ) -> None:
+        # To the partition of the re-route topic that owns the contract key, on Faust's
+        # producer like the dead letters: Faust flushes it before it commits the source
+        # offset, so a forward is never lost. A crash in between forwards it twice; the
+        # second is a duplicate (event_id) like any re-delivery. The counter counts once.
+        counter_key = f"{message.topic}/{message.partition}/{reroute.reason}".encode()
+        reroutes[counter_key] = count_once(reroutes.get(counter_key), message.offset)
+
+        def send() -> None:
+            reroute_topic.send_soon(
+                key=reroute.key,
+                value=message.value,
+                partition=reroute.partition,
+                headers=[
+                    ("reason", reroute.reason.encode()),
+                    ("source_topic", message.topic.encode()),
+                    ("source_partition", str(message.partition).encode()),
+                    ("source_offset", str(message.offset).encode()),
+                ],
+            )
+            log.debug(
+                "re-routed %s/%s@%s to partition %s: %s",
+                message.topic, message.partition, message.offset, reroute.partition,
+                reroute.detail,
+            )  # fmt: skip
+
+        send() if outbox is None else outbox.append(send)
+
     def reject(
         message: Any,
         rejection: Rejection,
         rejections: MutableMapping[bytes, bytes],
-        dead_letters: list[tuple[Any, Rejection]] | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
         # Counted once per offset (count_once). The dead letter itself is sent at once on
-        # the per-message path, and after the batch's state on the batch path
-        # (``dead_letters``), so a batch that is re-run record by record sends each once.
+        # the per-message path, and after the batch's state on the batch path (``outbox``).
         counter_key = f"{message.topic}/{message.partition}/{rejection.category}".encode()
         rejections[counter_key] = count_once(rejections.get(counter_key), message.offset)
-        if dead_letters is None:
+        if outbox is None:
             send_dead_letter(message, rejection)
         else:
-            dead_letters.append((message, rejection))
+            outbox.append(lambda: send_dead_letter(message, rejection))
 
     def send_dead_letter(message: Any, rejection: Rejection) -> None:
         # Buffered like the changelog writes: Faust flushes the producer before it commits
@@ -108,8 +158,9 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
         message: Any,
         stores: Stores,
         rejections: MutableMapping[bytes, bytes],
+        reroutes: MutableMapping[bytes, bytes],
         writer: PartitionWriter | None = None,
-        dead_letters: list[tuple[Any, Rejection]] | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
         outcome = admit_record(
             settings,
@@ -119,10 +170,21 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
             message.value,
             partition_count,
         )
+        if isinstance(outcome, Reroute) and len(message.value) > settings.max_record_bytes:
+            # A forward this large could not be sent (and its record not be written).
+            outcome = Rejection(
+                "too_large",
+                f"{len(message.value):,} bytes: over the record bound "
+                f"{settings.max_record_bytes:,} (STREAMPROC_MAX_RECORD_BYTES), not re-routed",
+            )
         if isinstance(outcome, Rejection):
-            reject(message, outcome, rejections, dead_letters)
+            reject(message, outcome, rejections, outbox)
             return
-        admission = apply_event(stores, outcome, rules, message.offset)
+        if isinstance(outcome, Reroute):
+            forward(message, outcome, reroutes, outbox)
+            return
+        rerouted = message.topic == settings.topic_reroute
+        admission = apply_event(stores, outcome, rules, message.offset, rerouted)
         if admission is Admission.TOO_LARGE:
             reject(
                 message,
@@ -133,7 +195,7 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
                     "(STREAMPROC_MAX_RECORD_BYTES)",
                 ),
                 rejections,
-                dead_letters,
+                outbox,
             )
             return
         if admission is Admission.LATE:
@@ -146,7 +208,7 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
                     f"{shown(outcome.key)}",
                 ),
                 rejections,
-                dead_letters,
+                outbox,
             )
         # DUPLICATE: already applied; its records were re-written unchanged.
         cutoff = retention.cutoff_if_due(message.partition, outcome.occurred_at_ms)
@@ -186,25 +248,24 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
         # (``unprocessable``), like one the batch path isolates.
         rejections = tables.rejections_by_partition
         try:
-            process(message, stores, rejections)
+            process(message, stores, rejections, tables.reroutes_by_partition)
         except Exception as exc:
             log.exception("applying %s@%s failed", message.topic, message.offset)
             reject(message, unprocessable(exc), rejections)
 
-    def run_batch(
-        records: Sequence[Any], writer: PartitionWriter, partition: int
-    ) -> list[tuple[Any, Rejection]]:
-        """Apply ``records`` as one batch (one write per touched key); returns the dead
-        letters to send. Raises if any record fails: nothing is written then (unless a
-        retention sweep ran, which writes the batch so far, as a restart would)."""
+    def run_batch(records: Sequence[Any], writer: PartitionWriter, partition: int) -> Outbox:
+        """Apply ``records`` as one batch (one write per touched key); returns the sends
+        (dead letters, forwards) to make. Raises Unappliable if any record fails: nothing
+        is written then (unless a retention sweep ran, which writes the batch so far, as a
+        restart would)."""
         stores = BatchStores.over(tables.partition_stores(partition, writer), rules)
-        rejections = WriteBack(
-            PartitionView(tables.rejections_by_partition, partition, writer.writer(rejected))
-        )
-        dead_letters: list[tuple[Any, Rejection]] = []
+        rejections = WriteBack(PartitionView(rejected, partition, writer.writer(rejected)))
+        rerouted = tables.reroutes_by_partition
+        reroutes = WriteBack(PartitionView(rerouted, partition, writer.writer(rerouted)))
+        outbox: Outbox = []
         try:
             for record in records:
-                process(record, stores, rejections, writer, dead_letters)
+                process(record, stores, rejections, reroutes, writer, outbox)
             stores.check_sizes(settings.max_record_bytes)
         except StoreFailed:
             raise
@@ -212,19 +273,18 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
             raise Unappliable(exc) from exc
         stores.flush()
         rejections.flush()
+        reroutes.flush()
         writer.apply_local()
-        return dead_letters
+        return outbox
 
-    def run_isolated(
-        records: Sequence[Any], writer: PartitionWriter, partition: int
-    ) -> list[tuple[Any, Rejection]]:
+    def run_isolated(records: Sequence[Any], writer: PartitionWriter, partition: int) -> Outbox:
         """Apply ``records`` one at a time after their batch failed: a record whose
         update fails (or would write a record over the size bound) is dead-lettered
         instead, with nothing of it written; every other record is applied."""
-        dead_letters: list[tuple[Any, Rejection]] = []
+        outbox: Outbox = []
         for record in records:
             try:
-                dead_letters += run_batch([record], writer, partition)
+                outbox += run_batch([record], writer, partition)
             except Unappliable as exc:
                 rejection = unprocessable(exc)
                 log.warning(
@@ -233,13 +293,13 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
                     rejection.bounded_reason,
                 )  # fmt: skip
                 rejections = WriteBack(PartitionView(rejected, partition, writer.writer(rejected)))
-                reject(record, rejection, rejections, dead_letters)
+                reject(record, rejection, rejections, outbox)
                 rejections.flush()
                 writer.apply_local()
-        return dead_letters
+        return outbox
 
     def process_batch(records: Sequence[Any]) -> Awaitable[None]:
-        # One partition's records of every inbound topic; one write per touched key
+        # One partition's records of every consumed topic; one write per touched key
         # (fastpath: Faust's current event names the partition, so the local stores are
         # that partition's; PartitionWriter batches the changelog records).
         event, token = fastpath.handling(records[0])
@@ -247,7 +307,7 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
         writer = PartitionWriter(app, partition)
         try:
             try:
-                dead_letters = run_batch(records, writer, partition)
+                outbox = run_batch(records, writer, partition)
             except Unappliable:
                 # A hostile record (or a bug it triggers) must not stop the partition: the
                 # batch runs again record by record and the failing one is dead-lettered.
@@ -255,9 +315,9 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
                     "a batch of partition %s failed; applying its %s records one by one",
                     partition, len(records), exc_info=True,
                 )  # fmt: skip
-                dead_letters = run_isolated(records, writer, partition)
-            for message, rejection in dead_letters:
-                send_dead_letter(message, rejection)
+                outbox = run_isolated(records, writer, partition)
+            for send in outbox:
+                send()
         except Exception:
             # Writing the batch failed (the local store, a sweep): never ack a batch that was
             # not fully written. Exit; the restarted worker reads it again.
@@ -286,15 +346,7 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
             )
 
     agents = {}
-    for topic_name in settings.inbound_topics:
-        topic = app.topic(
-            topic_name,
-            key_type=bytes,
-            value_type=bytes,
-            key_serializer="raw",
-            value_serializer="raw",
-            partitions=settings.events_partitions,
-        )
+    for topic_name, topic in topics.items():
 
         async def ingest(stream: faust.StreamT[bytes]) -> None:
             # The per-message path (ingest_path=stream); with ingest_path=batch the agent
@@ -304,5 +356,5 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
 
         agents[topic_name] = app.agent(topic, name=f"ingest-{topic_name}", concurrency=1)(ingest)
     if settings.ingest_path == "batch":
-        fastpath.register(app, settings.inbound_topics, process_batch)
+        fastpath.register(app, settings.consumed_topics, process_batch)
     return agents

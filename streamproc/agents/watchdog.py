@@ -105,7 +105,7 @@ def register_watchdog(
       topics (fixed in streamproc.kafka_fixes); this is the net under that fix.
     """
     ownership = ownership if ownership is not None else Ownership()
-    inbound = set(settings.inbound_topics)
+    inbound = set(settings.consumed_topics)
     every_inbound = inbound_partitions(settings)
 
     last_view: list[tuple[str, int, int] | None] = [None]

@@ -59,15 +59,23 @@ class PresenceState:
     next_offset: int = 0
     """One past the highest source offset applied: a record below it is a re-delivery
     (after a crash), never a late event, even when its change was pruned already."""
+    next_rerouted_offset: int = 0
+    """The same for the changes applied from the re-route topic (its offsets are another
+    sequence; an agent's changes come from one partition of each topic)."""
 
     def to_json(self) -> dict[str, Any]:
         """For the table."""
-        return {"w": self.watermark, "c": self.changes, "o": self.next_offset}
+        raw = {"w": self.watermark, "c": self.changes, "o": self.next_offset}
+        if self.next_rerouted_offset:
+            raw["r"] = self.next_rerouted_offset
+        return raw
 
     @classmethod
     def from_json(cls, raw: dict[str, Any] | None) -> PresenceState:
         """Inverse of :meth:`to_json`; None is a new agent."""
-        return cls() if raw is None else cls(raw["w"], raw["c"], raw.get("o", 0))
+        if raw is None:
+            return cls()
+        return cls(raw["w"], raw["c"], raw.get("o", 0), raw.get("r", 0))
 
 
 @dataclass(slots=True)
@@ -91,19 +99,27 @@ def current_rewrite(state: PresenceState) -> Rewrite:
 
 
 def admit_change(
-    state: PresenceState, change: Change, lateness_ms: int, offset: int | None = None
+    state: PresenceState,
+    change: Change,
+    lateness_ms: int,
+    offset: int | None = None,
+    rerouted: bool = False,
 ) -> tuple[Admission, Rewrite | None]:
     """Apply a change in place; returns the admission and the day-record rewrite it needs.
 
     The rewrite starts at the new change's predecessor (whose interval it ends). Events
     more than ``lateness_ms`` behind the latest change are LATE: the intervals they
-    would change may already be final.
+    would change may already be final. ``rerouted``: ``offset`` is one of the re-route
+    topic's.
     """
     t, event_id = change[0], change[1]
-    redelivered = offset is not None and offset < state.next_offset
+    next_offset = state.next_rerouted_offset if rerouted else state.next_offset
+    redelivered = offset is not None and offset < next_offset
     if redelivered or any(c[1] == event_id for c in state.changes):
         return Admission.DUPLICATE, None
-    if offset is not None:
+    if offset is not None and rerouted:
+        state.next_rerouted_offset = offset + 1
+    elif offset is not None:
         state.next_offset = offset + 1
     if state.changes and t < state.watermark - lateness_ms:
         return Admission.LATE, None

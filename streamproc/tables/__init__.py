@@ -100,6 +100,7 @@ TABLE_HELP: dict[str, str] = {
     "directory": "kind|id -> last-write-wins directory record",
     "activity": "dimension|entity|15-min bucket -> {conversation id: contribution}",
     "rejections_by_partition": "topic/partition/category -> records dead-lettered",
+    "reroutes_by_partition": "topic/partition/reason -> valid events re-routed",
 }
 """Every table by name. All are co-partitioned with the inbound topics and written only
 from the partition of the event being processed."""
@@ -141,6 +142,11 @@ class Tables:
     def rejections_by_partition(self) -> BytesTable:
         """Dead-letter counters."""
         return self.by_name["rejections_by_partition"]
+
+    @property
+    def reroutes_by_partition(self) -> BytesTable:
+        """Re-route counters (streamproc.intake.REROUTE_REASONS)."""
+        return self.by_name["reroutes_by_partition"]
 
 
 def declare_tables(app: faust.App, settings: Settings) -> Tables:

@@ -11,9 +11,10 @@ import os
 import random
 import threading
 import time
-import uuid
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +22,21 @@ import orjson
 import pytest
 
 from exporter.request import parse_request
-from exporter.schema import EXPORTS
 from streamproc import broker
-from streamproc.changelog import read_to_end
+from streamproc.changelog import read_table, read_to_end
 from streamproc.oracle import run_oracle
-from streamproc.produce import produce_lines
-from streamproc.security import client_kwargs
+from streamproc.produce import RouteFn, produce_lines, route_line
 from streamproc.settings import Settings
 from streamproc.topics import ensure_topics, lag_by_partition
-from tests.harness import ExporterProcess, WorkerProcess, run_cli, wait_until
+from tests.harness import (
+    ExporterProcess,
+    WorkerProcess,
+    export_requests,
+    first_difference,
+    request_export,
+    run_cli,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -50,6 +57,8 @@ class Report:
     worker_kills: list[str] = field(default_factory=list)
     broker_restarts: int = 0
     workers_restarted_after_exit: int = 0
+    misrouted_sent: dict[str, int] = field(default_factory=dict)
+    rerouted_counted: int = 0
     exports_compared: int = 0
     mismatches: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
@@ -82,45 +91,47 @@ class Workers:
         return "\n".join(f"--- {n}:\n{p.log_tail(80)}" for n, p in self.procs.items())
 
 
-def request_export(settings: Settings, request: dict[str, Any]) -> None:
-    from aiokafka import AIOKafkaProducer
+def misrouting(
+    settings: Settings, lines: list[bytes], share: float = 0.1, seed: int = 13
+) -> tuple[RouteFn, Counter[str]]:
+    """A producer that sends about ``share`` of the events elsewhere than the contract says
+    (no key, a random key, another inbound topic), for the workers to re-route; and the
+    count of what it sent that way, by how (filled while producing).
 
-    async def go() -> None:
-        producer = AIOKafkaProducer(**client_kwargs(settings))
-        await producer.start()
-        try:
-            await producer.send_and_wait(settings.topic_export_requests, orjson.dumps(request))
-        finally:
-            await producer.stop()
+    Presence changes are misrouted by whole agents, with a key of their own: an agent's
+    changes then keep their order through the hop. (Scattered over partitions, they would
+    be reordered by the hop's delay; at this replay speed, 12 s for two days, a second of
+    delay is four hours of event time, beyond the lateness bound.)
+    """
+    rng = random.Random(seed)
+    agents = sorted(
+        {key for topic, key in map(partial(route_line, settings), lines)
+         if topic == settings.topic_presence and key is not None}
+    )  # fmt: skip
+    misrouted_agents = set(rng.sample(agents, max(1, round(len(agents) * share))))
+    sent: Counter[str] = Counter()
+    others = [t for t in settings.inbound_topics if t != settings.topic_presence]
 
-    asyncio.run(go())
+    def route(settings: Settings, line: bytes) -> tuple[str, bytes | None]:
+        topic, key = route_line(settings, line)
+        if key is None:  # not a valid event
+            return topic, key
+        if topic == settings.topic_presence:
+            if key in misrouted_agents:
+                sent["presence_own_key"] += 1
+                return topic, b"presence-of-" + key
+            return topic, key
+        if rng.random() >= share:
+            return topic, key
+        how = rng.choice(["no_key", "random_key", "other_topic"])
+        sent[how] += 1
+        if how == "no_key":
+            return topic, None
+        if how == "random_key":
+            return topic, f"random-{rng.randrange(10**9)}".encode()
+        return rng.choice([t for t in others if t != topic]), key
 
-
-def first_difference(ours: bytes, theirs: bytes) -> str:
-    a, b = ours.decode().split("\r\n"), theirs.decode().split("\r\n")
-    i = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
-    return (
-        f"{len(a)} vs {len(b)} lines; line {i}:\n  exporter: {a[i] if i < len(a) else '<none>'}"
-        f"\n  oracle:   {b[i] if i < len(b) else '<none>'}"
-    )
-
-
-def export_requests(days: int) -> list[dict[str, Any]]:
-    last = f"2026-11-{1 + days:02d}"
-    requests = []
-    for export_type, spec in EXPORTS.items():
-        for tz in ("UTC", "America/New_York"):
-            request = {"export_type": export_type, "timezone": tz}
-            if spec.needs_range:
-                request.update({"from": "2026-11-02", "to": last})
-            requests.append(request)
-    requests.append({"export_type": "agent_metrics", "timezone": "UTC", "from": "2026-11-02",
-                     "to": last, "channels": ["channel-02", "channel-05"]})  # fmt: skip
-    requests.append({"export_type": "conversations_resolved", "timezone": "Europe/Madrid",
-                     "from": "2026-11-02", "to": last, "locale": "es"})  # fmt: skip
-    for request in requests:
-        request["request_id"] = f"acceptance-{uuid.uuid4()}"
-    return requests
+    return route, sent
 
 
 def test_chaos_then_every_export_equals_the_oracle(
@@ -148,8 +159,11 @@ def test_chaos_then_every_export_equals_the_oracle(
     rng = random.Random(7)
     produced = threading.Event()
 
+    route, misrouted = misrouting(isolated, lines)
+
     def produce() -> None:
-        asyncio.run(produce_lines(isolated, lines, rate=len(lines) / PRODUCE_SECONDS))
+        rate = len(lines) / PRODUCE_SECONDS
+        asyncio.run(produce_lines(isolated, lines, rate=rate, route=route))
         produced.set()
 
     producer = threading.Thread(target=produce, daemon=True)
@@ -184,7 +198,7 @@ def test_chaos_then_every_export_equals_the_oracle(
             lagging.clear()
             lagging.update(
                 asyncio.run(
-                    lag_by_partition(isolated, isolated.app_id, list(isolated.inbound_topics))
+                    lag_by_partition(isolated, isolated.app_id, list(isolated.consumed_topics))
                 )
             )
             return not lagging
@@ -195,6 +209,10 @@ def test_chaos_then_every_export_equals_the_oracle(
             pending = ", ".join(f"{tp.topic}/{tp.partition}: {n}" for tp, n in lagging.items())
             raise AssertionError(f"{exc}\nuncommitted: {pending}\n{workers.logs()}") from None
         report.seconds["ingest"] = round(time.monotonic() - t0, 1)
+        # Every misrouted record was re-routed, and counted once whatever the crashes.
+        report.misrouted_sent = dict(misrouted)
+        reroutes = asyncio.run(read_table(isolated, "reroutes_by_partition"))
+        report.rerouted_counted = sum(orjson.loads(v)["n"] for v in reroutes.values())
 
         # Every export through the command topic; each CSV against the oracle at its as_of.
         requests = export_requests(SIZE["days"])
@@ -234,6 +252,7 @@ def test_chaos_then_every_export_equals_the_oracle(
         if target:
             Path(target).write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
         assert len(report.worker_kills) == 3 and report.broker_restarts == 1
+        assert report.rerouted_counted == sum(misrouted.values()) > report.lines // 20
         assert not report.mismatches, "\n".join(report.mismatches)
     finally:
         exporter.stop()

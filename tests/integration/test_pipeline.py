@@ -82,7 +82,7 @@ def test_simulated_day_is_ingested_exactly_once(isolated: Settings, tmp_path: Pa
         state, owned = asyncio.run(group_assignment(isolated, isolated.app_id))
         assert state == "Stable"
         assert owned >= set(inbound_partitions(isolated))
-        total = len(isolated.inbound_topics) * isolated.events_partitions
+        total = len(isolated.consumed_topics) * isolated.events_partitions
         seen = f"is Stable: {total} inbound partitions assigned here, {total} of {total} owned"
         wait_until(
             lambda: seen in worker.log_path.read_text(), 30, "the watchdog's view of the group"

@@ -51,6 +51,11 @@ def rejections(tables: Tables) -> dict[str, Any]:
     return {k.decode(): orjson.loads(v)["n"] for k, v in table.items()}
 
 
+def reroutes(tables: Tables) -> dict[str, Any]:
+    table = tables.by_name["reroutes_by_partition"]
+    return {k.decode(): orjson.loads(v)["n"] for k, v in table.items()}
+
+
 def test_events_are_applied_in_event_order_and_duplicates_change_nothing(app: Any) -> None:
     faust_app, tables = app
     records = [
@@ -68,9 +73,9 @@ def test_events_are_applied_in_event_order_and_duplicates_change_nothing(app: An
     ("topic", "key", "value", "category"),
     [
         ("inbox.locks", b"c1", b"{not json", "invalid"),
-        ("inbox.locks", b"c2", lock("e1", "2026-11-20T14:03:00Z"), "misrouted"),
-        ("inbox.messages", b"c1", lock("e1", "2026-11-20T14:03:00Z"), "misrouted"),
         ("inbox.locks", b"c1", lock("e1", "yesterday"), "invalid"),
+        ("inbox.reroute", b"c2", lock("e1", "2026-11-20T14:03:00Z"), "misrouted"),
+        ("inbox.reroute", b"c1", b"[]", "invalid"),
     ],
 )
 def test_bad_records_are_counted_and_never_applied(
@@ -81,6 +86,30 @@ def test_bad_records_are_counted_and_never_applied(
     partition = partition_for_key(key, 8)
     assert rejections(tables)[f"{topic}/{partition}/{category}"] == 1
     assert b"c1" not in tables.by_name["conversations"]
+    assert not reroutes(tables)
+
+
+@pytest.mark.parametrize(
+    ("topic", "key", "reason"),
+    [
+        ("inbox.locks", b"c2", "wrong_key"),
+        ("inbox.locks", None, "no_key"),
+        ("inbox.messages", b"c1", "wrong_topic"),
+    ],
+)
+def test_misrouted_valid_events_are_forwarded_then_applied_from_the_reroute_topic(
+    app: Any, topic: str, key: bytes | None, reason: str
+) -> None:
+    faust_app, tables = app
+    value = lock("e1", "2026-11-20T14:03:00Z")
+    asyncio.run(feed(faust_app, topic, [(key, value)]))
+    partition = partition_for_key(key, 8) if key else 0
+    assert reroutes(tables) == {f"{topic}/{partition}/{reason}": 1}
+    assert b"c1" not in tables.by_name["conversations"]  # not applied where it arrived
+    assert not [k for k in rejections(tables) if k.endswith("/misrouted")]
+    # What the forward sends: the record as it came, keyed c1, on c1's partition.
+    asyncio.run(feed(faust_app, "inbox.reroute", [(b"c1", value)]))
+    assert log_ids(tables, b"c1") == ["e1"]
 
 
 def test_late_presence_change_is_rejected_as_late(app: Any) -> None:

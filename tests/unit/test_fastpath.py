@@ -135,6 +135,6 @@ def test_bad_records_of_a_batch_are_counted_once_per_offset(app: Any) -> None:
 def test_only_the_registered_topics_take_the_batch_path(app: Any) -> None:
     faust_app, _ = app
     handlers = faust_app.__dict__["_streamproc_batch_handlers"]
-    assert set(handlers) == set(SETTINGS.inbound_topics)
+    assert set(handlers) == set(SETTINGS.consumed_topics)
     stream_app, _ = create_app(replace(SETTINGS, ingest_path="stream"))
     assert not stream_app.__dict__.get("_streamproc_batch_handlers")

@@ -23,7 +23,7 @@ from exporter.schema import EXPORTS
 from exporter.service import failed
 from streamproc.dedupe import Admission
 from streamproc.events import EVENT_TYPES, Event
-from streamproc.intake import Rejection, admit_record, partition_for_key
+from streamproc.intake import REROUTE_REASONS, Rejection, Reroute, admit_record, partition_for_key
 from streamproc.settings import Settings
 from streamproc.simulate import SimulationConfig, simulate
 from streamproc.state import apply_event
@@ -86,9 +86,9 @@ records = st.one_of(
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     values=st.lists(records, min_size=1, max_size=20),
-    topic=st.sampled_from(SETTINGS.inbound_topics),
+    topic=st.sampled_from(SETTINGS.consumed_topics),
 )
-def test_any_record_is_either_rejected_with_a_reason_or_applied(
+def test_any_record_is_either_rejected_with_a_reason_rerouted_or_applied(
     values: list[bytes | None], topic: str
 ) -> None:
     stores = new_stores()
@@ -107,8 +107,15 @@ def test_any_record_is_either_rejected_with_a_reason_or_applied(
             assert outcome.category in {"invalid", "misrouted"}
             assert outcome.reason and "\n" not in outcome.reason
             continue
+        rerouted = isinstance(outcome, Reroute)
+        if isinstance(outcome, Reroute):  # applied from the re-route topic
+            assert topic != SETTINGS.topic_reroute, "never forwarded twice"
+            assert outcome.reason in REROUTE_REASONS
+            assert outcome.detail and "\n" not in outcome.detail
+            assert outcome.partition == partition_for_key(outcome.key, 8)
+            outcome = outcome.event
         assert isinstance(outcome, Event)
-        assert apply_event(stores, outcome, RULES, offset) in set(Admission)
+        assert apply_event(stores, outcome, RULES, offset, rerouted) in set(Admission)
     for store in (stores.conversations, stores.messages, stores.presence, stores.directory):
         for raw in store.values():
             orjson.loads(raw)  # every stored record stays decodable

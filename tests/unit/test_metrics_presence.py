@@ -246,3 +246,23 @@ def test_bounded_disorder_with_duplicates_gives_the_same_presence(seed: int) -> 
     assert {k: orjson.loads(v)["c"] for k, v in shuffled.presence.items()} == {
         k: orjson.loads(v)["c"] for k, v in reference.presence.items()
     }
+
+
+def test_reroute_topic_offsets_are_their_own_sequence() -> None:
+    """Direct changes come from the presence topic, re-routed ones from the re-route topic:
+    a low re-route offset after a high direct one is a new change, not a re-delivery."""
+    from streamproc.metrics.presence import PresenceState, admit_change
+
+    state = PresenceState()
+    hour = 3_600_000
+    direct = [hour, "p1", "AVAILABLE", None]
+    rerouted = [hour + 1000, "p2", "AWAY", "Lunch"]
+    assert admit_change(state, direct, LATENESS_MS, offset=900)[0] is Admission.ACCEPTED
+    assert admit_change(state, rerouted, LATENESS_MS, 3, rerouted=True)[0] is Admission.ACCEPTED
+    assert [c[1] for c in state.changes] == ["p1", "p2"]
+    # Re-deliveries after a crash are recognised per sequence, even once pruned.
+    state.changes.clear()
+    again = [hour + 1000, "p2", "AWAY", "Lunch"]
+    assert admit_change(state, again, LATENESS_MS, 3, rerouted=True)[0] is Admission.DUPLICATE
+    assert admit_change(state, direct, LATENESS_MS, offset=900)[0] is Admission.DUPLICATE
+    assert PresenceState.from_json(orjson.loads(orjson.dumps(state.to_json()))) == state
