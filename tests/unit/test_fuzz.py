@@ -241,3 +241,62 @@ def test_deeply_nested_or_invalid_utf8_requests_are_refused() -> None:
             assert str(exc).startswith("request is not JSON")
         else:  # pragma: no cover - the assertion
             raise AssertionError(raw[:20])
+
+
+hostile_times = st.one_of(
+    st.datetimes(
+        min_value=__import__("datetime").datetime(1, 1, 2),
+        max_value=__import__("datetime").datetime(9999, 12, 30),
+    ).map(lambda d: d.isoformat()),
+    st.tuples(
+        st.integers(1, 9999),
+        st.integers(0, 99),
+        st.integers(0, 99),
+        st.sampled_from("+-"),
+        st.integers(0, 99),
+        st.integers(0, 99),
+    ).map(
+        lambda p: f"{p[0]:04d}-01-01T{p[1] % 24:02d}:{p[2] % 60:02d}:00{p[3]}{p[4]:02d}:{p[5]:02d}"
+    ),
+    st.text(max_size=40),
+)
+hostile_ids = st.one_of(
+    st.text(min_size=1, max_size=300),
+    st.text(alphabet=st.characters(min_codepoint=0x10000, max_codepoint=0x10FFFF), min_size=1),
+    st.text(alphabet="|\\~\u200b\ufeff\u202e\x00", min_size=1, max_size=20),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    occurred_at=hostile_times,
+    team_id=hostile_ids,
+    name=st.one_of(
+        st.text(max_size=50), st.integers(-(2**63), 2**63 - 1), st.lists(st.integers(0, 9))
+    ),
+    now_ms=st.integers(0, 253_402_300_799_000),
+)
+def test_hostile_times_ids_and_sizes_end_in_a_decision(
+    occurred_at: str, team_id: str, name: Any, now_ms: int
+) -> None:
+    value = orjson.dumps(
+        {
+            "event_id": "e1",
+            "type": "team.upserted",
+            "occurred_at": occurred_at,
+            "team_id": team_id,
+            "name": name,
+        }
+    )
+    key = team_id.encode(errors="surrogatepass")
+    outcome = admit_record(
+        SETTINGS, SETTINGS.topic_directory, partition_for_key(key, 8), key, value, 8, now_ms
+    )
+    if isinstance(outcome, Rejection):
+        assert outcome.category in {"invalid", "out_of_range"}
+        assert len(outcome.bounded_reason) <= 300 and "\n" not in outcome.bounded_reason
+        return
+    event = outcome.event if isinstance(outcome, Reroute) else outcome
+    assert isinstance(event, Event)
+    assert abs(event.occurred_at_ms - now_ms) <= SETTINGS.event_max_age_days * 86_400_000
+    assert apply_event(new_stores(), event, RULES) in set(Admission)
