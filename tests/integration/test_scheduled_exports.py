@@ -260,8 +260,9 @@ destination = {{ type = "directory", path = "{inbox}" }}
         # ... and `streamproc export` for New York's 25-hour day.
         cli_out = tmp_path / "agent_metrics-20261101.csv"
         # Either exporter may answer: the CLI may copy from both export directories.
+        both_dirs = replace(settings, export_dir=tmp_path)
         cli = run_cli(
-            replace(settings, export_dir=tmp_path), "export", "agent_metrics", "--from", "2026-11-01", "--to", "2026-11-01",
+            both_dirs, "export", "agent_metrics", "--from", "2026-11-01", "--to", "2026-11-01",
             "--timezone", "America/New_York", "--out", str(cli_out), "--timeout", "120",
         )  # fmt: skip
         assert cli.returncode == 0, cli.stderr
