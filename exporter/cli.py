@@ -156,8 +156,9 @@ def fetch(result: dict[str, Any], out: Path | None, exports_dir: Path) -> Path:
     current directory): downloaded from its ``url``, checksum-verified; or, when nothing
     answers there and the exporter's ``path`` is on this machine, copied from it after
     ``verified_export`` checked it (inside ``exports_dir``, size and SHA-256)."""
-    name = result.get("file_name") or Path(result["path"]).name
-    target = out if out is not None else Path.cwd() / name
+    # Only a bare file name: a result is read from a topic others may write to.
+    name = Path(str(result.get("file_name") or result.get("path") or "export")).name
+    target = out if out is not None else Path.cwd() / (name or "export")
     url = result.get("url")
     if url:
         try:

@@ -95,7 +95,8 @@ CREATE INDEX IF NOT EXISTS presence_intervals_day ON presence_intervals (agent_i
 CREATE INDEX IF NOT EXISTS presence_intervals_start ON presence_intervals (start);
 CREATE TABLE IF NOT EXISTS activity (partition INTEGER, dimension TEXT, entity TEXT,
     bucket INTEGER, conversation_id TEXT, contribution TEXT);
-CREATE INDEX IF NOT EXISTS activity_key ON activity (dimension, entity, bucket, conversation_id);
+CREATE INDEX IF NOT EXISTS activity_by_conversation
+    ON activity (dimension, entity, bucket, conversation_id);
 CREATE INDEX IF NOT EXISTS activity_bucket ON activity (dimension, bucket);
 CREATE VIEW IF NOT EXISTS activity_metrics AS
     SELECT a.dimension, a.entity, a.bucket, a.conversation_id, m.key AS metric,
@@ -324,7 +325,21 @@ class ReadModel:
         try:
             partition, dimension, entity, bucket, conversation = tablekeys.parse_activity_key(key)
         except ValueError:
-            return  # a record of the state format before 2026-12 (one key per bucket)
+            # A bucket record of the state format before 2026-12 (one key per bucket, a
+            # map of conversations): its rows go, whatever the record says; the worker's
+            # retention sweep deletes such keys (docs/operations.md, "Upgrading").
+            try:
+                partition_text, dimension, rest = key.split("|", 2)
+                entity, bucket_text = rest.rsplit("|", 1)
+                old = (int(partition_text), dimension, entity, int(bucket_text))
+            except ValueError:
+                return  # not an activity key at all: nothing to show
+            self.conn.execute(
+                "DELETE FROM activity WHERE partition = ? AND dimension = ? AND entity = ?"
+                " AND bucket = ?",
+                old,
+            )
+            return
         self.conn.execute(
             "DELETE FROM activity WHERE dimension = ? AND entity = ? AND bucket = ?"
             " AND conversation_id = ?",

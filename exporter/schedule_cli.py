@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
-import orjson
 
-from exporter.scheduler import progress_key, read_schedule_file
+from exporter.scheduler import fold_progress, progress_key, read_schedule_file
 from exporter.schedules import Schedule, ScheduleError
 from streamproc.settings import Settings, SettingsError
 
@@ -31,10 +31,6 @@ def _load(file: Path | None, settings: Settings) -> list[Schedule]:
         return read_schedule_file(path)
     except ScheduleError as exc:
         raise click.ClickException(str(exc)) from None
-
-
-def _end(entry: dict[str, str]) -> datetime:
-    return datetime.fromisoformat(entry["period_end"])
 
 
 @click.group("schedules", context_settings=CONTEXT)
@@ -85,14 +81,9 @@ def status(file: Path | None) -> None:
         raise click.ClickException(
             f"cannot reach Kafka at {settings.bootstrap_servers}: {exc}"
         ) from None
-    latest: dict[str, dict[str, str]] = {}
+    latest: dict[str, dict[str, Any]] = {}
     for record in records:
-        if record.key is None or record.value is None:
-            continue
-        entry, key = orjson.loads(record.value), record.key.decode()
-        known = latest.get(key)
-        if known is None or _end(known) <= _end(entry):  # the latest period wins
-            latest[key] = entry
+        fold_progress(latest, record.key, record.value, settings.topic_export_schedules)
     for s in schedules:
         for export_type in s.exports:
             entry = latest.get(progress_key(s.name, export_type))

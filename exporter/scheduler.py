@@ -24,6 +24,7 @@ from exporter.schedules import (
     load_schedules,
     parse_request_id,
 )
+from streamproc.security import client_kwargs
 from streamproc.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,27 @@ def read_schedule_file(path: Path) -> list[Schedule]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ScheduleError(f"cannot read the schedule file {path}: {exc}") from None
     return load_schedules(text, origin=str(path))
+
+
+def fold_progress(
+    progress: dict[str, dict[str, Any]], key: bytes | None, value: bytes | None, topic: str
+) -> None:
+    """Fold one record of the progress topic into ``progress`` (per key, the latest
+    delivered period wins, whatever order instances wrote in); a malformed record
+    (not JSON, no aware ``period_end``) is logged and ignored, never raised."""
+    if key is None or value is None:
+        return
+    try:
+        entry = orjson.loads(value)
+        end = datetime.fromisoformat(entry["period_end"])
+        if end.utcoffset() is None:
+            raise ValueError("period_end without a zone")
+        name = key.decode(errors="replace")
+        known = progress.get(name)
+        if known is None or datetime.fromisoformat(known["period_end"]) <= end:
+            progress[name] = entry
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        log.warning("ignoring a malformed record in %s: %r", topic, value[:200])
 
 
 @dataclass
@@ -129,7 +151,7 @@ class ScheduleRunner:
         delivered period wins, whatever order two instances wrote in)."""
         if self._consumer is None:
             consumer = AIOKafkaConsumer(
-                bootstrap_servers=self.settings.bootstrap_servers,
+                **client_kwargs(self.settings),
                 group_id=None,
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
@@ -154,18 +176,7 @@ class ScheduleRunner:
             raise
 
     def _fold(self, key: bytes | None, value: bytes | None) -> None:
-        if key is None or value is None:
-            return
-        try:
-            entry = orjson.loads(value)
-            end = datetime.fromisoformat(entry["period_end"])
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            log.warning("ignoring a malformed record in %s: %r", self._tp.topic, value[:200])
-            return
-        name = key.decode(errors="replace")
-        known = self.progress.get(name)
-        if known is None or datetime.fromisoformat(known["period_end"]) <= end:
-            self.progress[name] = entry
+        fold_progress(self.progress, key, value, self._tp.topic)
 
     def _delivered_until(self, key: str) -> datetime | None:
         entry = self.progress.get(key)

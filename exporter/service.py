@@ -237,8 +237,9 @@ class Exporter:
             request = parse_request(obj)
             base.update(request_id=request.request_id, export_type=request.export_type)
             earlier = self.model.earlier_result(request.request_id)
-            if earlier is not None:
-                return earlier
+            if earlier is not None and earlier.get("expired_at") is None:
+                return earlier  # an expired one (its file removed) is run again
+
             snapshot = await self.snapshot(self.settings.export_timeout_s)
             written = self.render(request, snapshot, self.file_for(request, started))
             result = {
@@ -329,7 +330,12 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
             for tp, messages in batch.items():
                 for message in messages:
                     result = await exporter.handle(message.value)
-                    await publish(producer, settings.topic_export_results, result)
+                    if not await publish(producer, settings.topic_export_results, result):
+                        # Nothing could be published (the broker is away): read the request
+                        # again shortly; a repeat is answered from export_results or re-run.
+                        requests.seek(tp, message.offset)
+                        await asyncio.sleep(1.0)
+                        break
                     try:  # answered or failed: never read again
                         await requests.commit({tp: message.offset + 1})
                     except Exception as exc:  # (a repeat is answered from export_results)

@@ -34,7 +34,12 @@ def sweep_partition(stores: Stores, partition: int, partitions: int, cutoff_ms: 
     doomed: list[tuple[Store, bytes]] = []
     kept: list[int] = []
     for key in list(stores.activity.keys()):
-        p, _dimension, _entity, bucket, _conversation = tablekeys.parse_activity_key(key)
+        try:
+            p, _dimension, _entity, bucket, _conversation = tablekeys.parse_activity_key(key)
+        except ValueError:  # a bucket key of the state format before 2026-12: superseded
+            if key.split(b"|", 1)[0] == str(partition).encode():
+                doomed.append((stores.activity, key))
+            continue
         if p != partition:
             continue
         if bucket < cutoff_ms:

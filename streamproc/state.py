@@ -226,7 +226,11 @@ def _apply_conversation_event(stores: Stores, event: Event, rules: Rules) -> Adm
         changed = admission is Admission.ACCEPTED
     elif entry is not None:
         key = conversation_id.encode()
-        record = _load(stores.conversations, key) or {"log": [], "bk": []}
+        raw = stores.conversations.get(key)
+        grown = len(key) + len(raw or b"") + len(orjson.dumps(entry)) + ENTRY_SIZE_MARGIN
+        if grown > rules.max_record_bytes:
+            return Admission.TOO_LARGE  # the same bound as add_to_log's, per event
+        record = orjson.loads(raw) if raw is not None else {"log": [], "bk": []}
         log = record["log"]
         before = _contributions(conversation_id, log, rules)
         changed = _add_entry(log, entry)

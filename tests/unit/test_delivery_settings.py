@@ -76,3 +76,20 @@ def test_fetch_refuses_a_local_copy_from_outside_the_export_directory(tmp_path: 
     with pytest.raises(click.ClickException, match="not inside the export directory"):
         fetch(result, tmp_path / "copy.csv", tmp_path / "exports")
     assert not (tmp_path / "copy.csv").exists()
+
+
+@pytest.mark.parametrize("file_name", ["/etc/cron.d/x.csv", "../../x.csv", "a/../../x.csv"])
+def test_fetch_writes_only_into_the_current_directory(
+    file_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    local = tmp_path / "exports" / "teams.csv"
+    local.parent.mkdir()
+    local.write_bytes(b"a,b\r\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    result = {"url": "http://127.0.0.1:9/x", "path": str(local), "file_name": file_name,
+              "sha256": hashlib.sha256(b"a,b\r\n").hexdigest(), "bytes": 5}  # fmt: skip
+    assert fetch(result, None, local.parent) == local  # nothing answers: the checked file
+    assert not any(p.name == "x.csv" for p in tmp_path.rglob("*"))
+    assert not Path("/etc/cron.d/x.csv").exists()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from streamproc.intake import partition_for_key
 from streamproc.metrics.buckets import parse_activity_key
 from streamproc.retention import DAY_MS, RetentionClock, Sweep, sweep_partition
 from streamproc.simulate import SimulationConfig, simulate
-from tests.offline import RULES, ingest
+from tests.offline import RULES, ingest, new_stores
 
 
 @pytest.mark.parametrize(
@@ -72,3 +74,20 @@ def test_sweep_leaves_other_partitions_alone() -> None:
     sweep_partition(stores, 0, RULES.partitions, cutoff_ms=10**15)
     assert all(partition_for_key(k, 8) == 0 for k in set(before) - set(stores.conversations))
     assert any(partition_for_key(k, 8) != 0 for k in stores.conversations)
+
+
+def test_old_format_bucket_keys_are_swept_and_dropped_by_the_read_model(tmp_path: Path) -> None:
+    from exporter.readmodel import ReadModel
+
+    stores = new_stores()
+    stores.activity[b"3|agent|a1|900000"] = b'{"c1": {"replies": 1}}'  # before 2026-12
+    stores.activity[b"4|agent|a1|900000"] = b'{"c2": {"replies": 1}}'  # another partition
+    sweep = sweep_partition(stores, 3, 8, cutoff_ms=0)
+    assert b"3|agent|a1|900000" not in stores.activity
+    assert b"4|agent|a1|900000" in stores.activity
+    assert sweep.dropped >= 1
+    model = ReadModel(tmp_path / "rm.sqlite", 7_200_000)
+    model.conn.execute("INSERT INTO activity VALUES (3, 'agent', 'a1', 900000, 'c1', '{}')")
+    model._apply_activity("3|agent|a1|900000", None)
+    model._apply_activity("garbage", None)
+    assert model.conn.execute("SELECT count(*) FROM activity").fetchone() == (0,)
