@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Final
 
 import orjson
 
+from exporter.stamps import rfc3339
+
 if TYPE_CHECKING:
     from exporter.readmodel import ReadModel
     from streamproc.settings import Settings
@@ -29,10 +31,6 @@ SWEEP_EVERY_S: Final = 600.0
 EXPORT_FILE = re.compile(
     r"[a-z_]+-\d{8}T\d{6}-[0-9a-f]{12}\.(csv|csv\.gz|parquet)(\.partial)?", re.ASCII
 )
-
-
-def _rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -55,8 +53,8 @@ def sweep(model: ReadModel, exports_dir: Path, retention: timedelta, now: dateti
 
     Idempotent; times are RFC 3339 UTC text, compared as text (same format throughout).
     """
-    cut = _rfc3339(now - retention)
-    stamp = _rfc3339(now)
+    cut = rfc3339(now - retention)
+    stamp = rfc3339(now)
     conn = model.conn
     rows = conn.execute(
         "SELECT request_id, result FROM export_results"
@@ -79,7 +77,7 @@ def sweep(model: ReadModel, exports_dir: Path, retention: timedelta, now: dateti
         )
     dropped = conn.execute(
         "DELETE FROM export_results WHERE json_extract(result, '$.expired_at') < ?",
-        (_rfc3339(now - timedelta(days=TOMBSTONE_DAYS)),),
+        (rfc3339(now - timedelta(days=TOMBSTONE_DAYS)),),
     ).rowcount
     live = {
         Path(name).name

@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from exporter.schedules import (
     load_schedules,
     parse_request_id,
 )
+from exporter.stamps import now, rfc3339
 from streamproc.security import client_kwargs
 from streamproc.settings import Settings
 
@@ -33,16 +34,6 @@ MAX_RETRY_S = 900.0
 """Longest wait before a failed run is sent again."""
 PROGRESS_READ_S = 30.0
 """Reading the progress topic to its end taking longer than this replaces the consumer."""
-
-
-def now() -> datetime:
-    """Wall-clock time, aware."""
-    return datetime.now(UTC)
-
-
-def rfc3339(moment: datetime) -> str:
-    """RFC 3339 in UTC with milliseconds."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def progress_key(schedule: str, export_type: str) -> str:

@@ -7,7 +7,7 @@ import hashlib
 import logging
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from exporter.request import (
 )
 from exporter.rows import BUILDERS, Context, Directory, at
 from exporter.scheduler import ScheduleRunner
+from exporter.stamps import now, rfc3339
 from exporter.sync import ChangelogFollower, FollowerStalled, Offsets
 from exporter.urls import delivery_fields
 from streamproc import kafka_fixes
@@ -69,16 +70,6 @@ def _offsets_json(offsets: Offsets) -> dict[str, dict[str, int]]:
     for (topic, partition), offset in sorted(offsets.items()):
         result.setdefault(topic, {})[str(partition)] = offset
     return result
-
-
-def rfc3339(moment: datetime) -> str:
-    """RFC 3339 in UTC with milliseconds."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def now() -> datetime:
-    """Wall-clock time, aware."""
-    return datetime.now(UTC)
 
 
 class Exporter:
