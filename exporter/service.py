@@ -28,6 +28,8 @@ from exporter.request import (
 from exporter.rows import BUILDERS, Context, Directory, at
 from exporter.sync import ChangelogFollower, FollowerStalled, Offsets
 from streamproc import kafka_fixes
+from streamproc.live import prom
+from streamproc.live.feed import emit_after_refresh, feed_for
 from streamproc.settings import Settings
 from streamproc.topics import committed_and_end, partition_counts
 
@@ -106,6 +108,7 @@ class Exporter:
         """Bring the read model to the changelogs' current ends (dashboards read it)."""
         await self._ensure_all_changelogs()
         targets = await self.follower.end_offsets()
+        prom.note_readmodel_lag(targets, self.model.next_offsets())
         try:
             return await self._catch_up(targets, time.monotonic() + REFRESH_SLICE_S)
         except TimeoutError:
@@ -301,6 +304,8 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
     producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
     await requests.start()
     await producer.start()
+    feed = feed_for(settings, producer)
+    prom.serve_metrics(settings.exporter_metrics_port)
     stop = stop or asyncio.Event()
     try:
         while not stop.is_set():
@@ -312,10 +317,14 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
                     log.warning("read model refresh failed, retrying: %s", exc)
                     await exporter.reset_follower()
                     await asyncio.sleep(1.0)
+                    continue
+                await emit_after_refresh(feed, exporter.model)
                 continue
             for tp, messages in batch.items():
                 for message in messages:
+                    started = time.monotonic()
                     result = await exporter.handle(message.value)
+                    prom.note_export(result, time.monotonic() - started)
                     await publish(producer, settings.topic_export_results, result)
                     try:  # answered or failed: never read again
                         await requests.commit({tp: message.offset + 1})

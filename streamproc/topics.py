@@ -39,6 +39,7 @@ def required_topics(settings: Settings) -> list[TopicSpec]:
     Inbound topics share one partition count so that a conversation's messages, locks and
     status events land on the same partition number (Faust assigns them together).
     The export command/result topics have one partition: requests are served in order.
+    The live metrics feed is compacted, with one partition (one small record per key).
     The tables' changelog topics (compacted, co-partitioned) are created here too, before
     any worker starts: Faust creating them at start-up raced with its own partition check
     (PartitionsMismatch "... has 0 partitions").
@@ -55,6 +56,7 @@ def required_topics(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.topic_deadletter, settings.events_partitions, keep),
         TopicSpec(settings.topic_export_requests, 1, keep),
         TopicSpec(settings.topic_export_results, 1, keep),
+        TopicSpec(settings.topic_metrics, 1, compact),
         *changelogs,
     ]
 

@@ -44,7 +44,7 @@ def day_bounds_ms(day: date, tz: ZoneInfo) -> tuple[int, int]:
     return to_ms(start), to_ms(end)
 
 
-def _number(value: Fraction | None) -> float | int | None:
+def json_number(value: Fraction | None) -> float | int | None:
     """An exact mean as JSON: an int when whole, else a float (ms)."""
     if value is None:
         return None
@@ -306,17 +306,17 @@ def _record(
             "received": len(today.received) if scope in _HAS_RECEIVED else None,
             "resolved": today.resolved,
             "resolved_with_reply": today.resolved_with_reply,
-            "avg_first_response_ms": _number(
+            "avg_first_response_ms": json_number(
                 Fraction(sum(today.first_response_ms), len(today.first_response_ms))
                 if today.first_response_ms
                 else None
             )
             if conversation_figures
             else None,
-            "avg_handle_ms": _number(Fraction(today.handle_ms, handled) if handled else None)
+            "avg_handle_ms": json_number(Fraction(today.handle_ms, handled) if handled else None)
             if conversation_figures
             else None,
-            "csat_average": _number(Fraction(sum(scores), len(scores)) if scores else None)
+            "csat_average": json_number(Fraction(sum(scores), len(scores)) if scores else None)
             if conversation_figures
             else None,
             "csat_count": len(scores) if conversation_figures else None,

@@ -1,0 +1,111 @@
+"""The metrics feed on the real broker: worker + exporter, the feed's last record per key
+equals the live figures of the same read-model instant and the batch oracle's numbers."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import UTC, datetime
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+import pytest
+
+from exporter.request import parse_request
+from streamproc.changelog import read_to_end
+from streamproc.live.figures import compute, day_bounds_ms, json_number, local_day
+from streamproc.oracle import first_response_time_ms, fold, load_events, oracle_rows
+from streamproc.settings import Settings
+from tests.harness import ExporterProcess, WorkerProcess, run_cli, wait_until
+from tests.offline import ingest, load_model
+
+pytestmark = pytest.mark.integration
+TZ = "America/New_York"
+
+
+def feed_records(settings: Settings) -> list[tuple[str, dict[str, Any]]]:
+    records = asyncio.run(read_to_end(settings, settings.topic_metrics))
+    return [(r.key.decode(), orjson.loads(r.value)) for r in records]
+
+
+def last_per_key(records: list[tuple[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    return dict(records)
+
+
+def test_feed_equals_live_figures_and_the_oracle(isolated: Settings, tmp_path: Path) -> None:
+    settings = replace(isolated, feed_timezone=TZ, feed_interval_s=0.5)
+    events = tmp_path / "events.jsonl"
+    simulated = run_cli(
+        settings, "simulate", "--seed", "14", "--days", "1", "--conversations", "60",
+        "--out", str(events),
+    )  # fmt: skip
+    assert simulated.returncode == 0, simulated.stderr
+    lines = events.read_bytes().splitlines()
+    stores, _ = ingest(lines)
+    offline = load_model(stores, tmp_path / "offline.sqlite")
+    final_as_of = offline.watermark_ms()
+    assert final_as_of is not None
+    expected = compute(offline.conn, final_as_of, TZ).records
+    worker = WorkerProcess(settings, "a").start()
+    exporter = ExporterProcess(settings, "x").start()
+    try:
+        produced = run_cli(settings, "produce", str(events))
+        assert produced.returncode == 0, produced.stderr
+
+        def settled() -> dict[str, dict[str, Any]] | None:
+            worker.assert_alive()
+            exporter.assert_alive()
+            last = last_per_key(feed_records(settings))
+            if last.get("all:all", {}).get("as_of") != expected[("all", "all")]["as_of"]:
+                return None
+            return last if all(f"{s}:{i}" in last for s, i in expected) else None
+
+        last = wait_until(settled, 180, "the feed to reach the last event")
+    finally:
+        exporter.stop()
+        worker.stop()
+    # Every key's last record: the pure figures of the same read-model instant.
+    assert set(last) == {f"{s}:{i}" for s, i in expected}
+    for (scope, entity), record in expected.items():
+        assert last[f"{scope}:{entity}"] == record, (scope, entity)
+    records = feed_records(settings)
+    assert len(records) < 10 * len(expected), "records are sent on change, coalesced"
+
+    # Independently: the batch oracle over the same events at the same instant.
+    as_of = datetime.fromisoformat(last["all:all"]["as_of"])
+    inbox = fold(load_events(lines), final_as_of, settings.lock_max_s * 1000)
+    day = local_day(final_as_of, ZoneInfo(TZ))
+    lo, hi = day_bounds_ms(day, ZoneInfo(TZ))
+    convs = list(inbox.conversations.values())
+    resolutions = [r for c in convs for r in c.resolutions if lo <= r.ms < hi]
+    firsts = [
+        first_response_time_ms(c) for c in convs if c.responses and lo <= c.responses[0].to_ms < hi
+    ]
+    csat = [a for c in convs for a in c.csat_responses if lo <= a.ms < hi]
+    today = last["all:all"]["today"]
+    assert today["received"] == sum(1 for c in convs if c.created_ms and lo <= c.created_ms < hi)
+    assert today["resolved"] == len(resolutions) > 0
+    assert today["resolved_with_reply"] == sum(1 for r in resolutions if r.with_reply)
+    assert today["avg_first_response_ms"] == json_number(Fraction(sum(firsts), len(firsts)))  # type: ignore[arg-type]
+    assert today["csat_count"] == len(csat)
+    live = last["all:all"]["live"]
+    statuses = [c.status_changes[-1].status for c in convs if c.status_changes]
+    assert (live["new"], live["pending"]) == (statuses.count("NEW"), statuses.count("PENDING"))
+
+    request = parse_request(
+        {"request_id": "o", "export_type": "teams", "from": day.isoformat(),
+         "to": day.isoformat(), "timezone": TZ}
+    )  # fmt: skip
+    team_rows = oracle_rows(lines, request, as_of.astimezone(UTC))
+    assert team_rows, "the simulated day has team activity"
+    for row in team_rows:
+        feed_today = last[f"team:{row['team_id']}"]["today"]
+        resolves = row["resolves_with_reply"] + row["resolves_without_reply"]
+        assert feed_today["resolved"] == resolves
+        assert feed_today["resolved_with_reply"] == row["resolves_with_reply"]
+        average = row["average_first_response_time"]
+        assert feed_today["avg_first_response_ms"] == json_number(average)
+        assert feed_today["csat_count"] == sum(row[f"csat_with_score_{k}"] for k in range(1, 6))
