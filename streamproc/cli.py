@@ -163,11 +163,13 @@ def _register_optional_commands() -> None:
     """Commands that live in their own modules."""
     from exporter.cli import export_command, exporter_command
     from streamproc.broker.cli import kafka
+    from streamproc.live.cli import live_api_command
     from streamproc.oracle import oracle_command
     from streamproc.simulate import simulate_command
 
     for command in (kafka, simulate_command, exporter_command, export_command, oracle_command):
         main.add_command(command)
+    main.add_command(live_api_command)
 
 
 _register_optional_commands()

@@ -4,11 +4,14 @@ equals the live figures of the same read-model instant and the batch oracle's nu
 from __future__ import annotations
 
 import asyncio
+import socket
+import urllib.request
 from dataclasses import replace
 from datetime import UTC, datetime
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -24,6 +27,26 @@ from tests.offline import ingest, load_model
 
 pytestmark = pytest.mark.integration
 TZ = "America/New_York"
+
+
+class LiveApiProcess(ExporterProcess):
+    """A real ``streamproc live-api`` process."""
+
+    def __init__(self, settings: Settings, name: str, port: int) -> None:
+        super().__init__(settings, name)
+        self.command = ("live-api", "--port", str(port))
+        self.log_path = settings.data_dir / f"live-api-{name}.log"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def http_json(port: int, path: str) -> Any:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
+        return orjson.loads(response.read())
 
 
 def feed_records(settings: Settings) -> list[tuple[str, dict[str, Any]]]:
@@ -51,6 +74,8 @@ def test_feed_equals_live_figures_and_the_oracle(isolated: Settings, tmp_path: P
     expected = compute(offline.conn, final_as_of, TZ).records
     worker = WorkerProcess(settings, "a").start()
     exporter = ExporterProcess(settings, "x").start()
+    port = free_port()
+    api = LiveApiProcess(settings, "api", port).start()
     try:
         produced = run_cli(settings, "produce", str(events))
         assert produced.returncode == 0, produced.stderr
@@ -64,7 +89,31 @@ def test_feed_equals_live_figures_and_the_oracle(isolated: Settings, tmp_path: P
             return last if all(f"{s}:{i}" in last for s, i in expected) else None
 
         last = wait_until(settled, 180, "the feed to reach the last event")
+
+        # The live API follows the feed topic: its snapshots are the feed's last records.
+        def api_snapshots() -> list[dict[str, Any]] | None:
+            api.assert_alive()
+            try:
+                body = http_json(port, "/api/v1/live?scope=team")
+            except OSError:
+                return None
+            wanted = [r for k, r in sorted(last.items()) if k.startswith("team:")]
+            return body["records"] if body["records"] == wanted else None
+
+        wait_until(api_snapshots, 60, "the live API to serve the feed's team records")
+        day = local_day(final_as_of, ZoneInfo(TZ))
+        api_metrics = {
+            (team, metric): http_json(
+                port,
+                f"/api/v1/metrics?scope=team&id={quote(team)}&metric={metric}&from={day}&to={day}"
+                f"&timezone={TZ}&interval=HOUR",
+            )
+            for scope, team in expected
+            if scope == "team"
+            for metric in ("average_first_response_ms", "replies", "contacts_helped")
+        }
     finally:
+        api.stop()
         exporter.stop()
         worker.stop()
     # Every key's last record: the pure figures of the same read-model instant.
@@ -77,7 +126,6 @@ def test_feed_equals_live_figures_and_the_oracle(isolated: Settings, tmp_path: P
     # Independently: the batch oracle over the same events at the same instant.
     as_of = datetime.fromisoformat(last["all:all"]["as_of"])
     inbox = fold(load_events(lines), final_as_of, settings.lock_max_s * 1000)
-    day = local_day(final_as_of, ZoneInfo(TZ))
     lo, hi = day_bounds_ms(day, ZoneInfo(TZ))
     convs = list(inbox.conversations.values())
     resolutions = [r for c in convs for r in c.resolutions if lo <= r.ms < hi]
@@ -109,3 +157,11 @@ def test_feed_equals_live_figures_and_the_oracle(isolated: Settings, tmp_path: P
         average = row["average_first_response_time"]
         assert feed_today["avg_first_response_ms"] == json_number(average)
         assert feed_today["csat_count"] == sum(row[f"csat_with_score_{k}"] for k in range(1, 6))
+        # The API's DAY value from the 15-minute aggregates: the same figures.
+        for metric, column in (
+            ("average_first_response_ms", "average_first_response_time"),
+            ("replies", "replies"),
+            ("contacts_helped", "contacts_helped"),
+        ):
+            body = api_metrics.get((row["team_id"], metric))
+            assert body is not None and body["total"] == json_number(row[column]), metric
