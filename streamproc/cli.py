@@ -106,6 +106,7 @@ def worker(loglevel: str) -> None:
     from faust import Worker
 
     from streamproc.app import create_app
+    from streamproc.live.prom import serve_metrics
     from streamproc.topics import ensure_topics
 
     settings = load_settings()
@@ -128,6 +129,7 @@ def worker(loglevel: str) -> None:
     # allocated during start-up out of the collector's scans.
     gc.set_threshold(50_000, 20, 20)
     gc.freeze()
+    serve_metrics(settings.metrics_port)  # Prometheus /metrics (0 = off)
     Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
 
 

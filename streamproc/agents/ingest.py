@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, MutableMapping, Sequence
 from typing import Any
 
@@ -13,6 +14,7 @@ from streamproc.dedupe import Admission
 from streamproc.events import shown
 from streamproc.exits import EXIT_APPLY_FAILED, EXIT_SEND_FAILED, exit_worker
 from streamproc.intake import Rejection, admit_record, count_once, dead_letter
+from streamproc.live import prom
 from streamproc.retention import RetentionClock, sweep_partition
 from streamproc.settings import Settings
 from streamproc.state import BatchStores, RecordTooLarge, Rules, Stores, apply_event
@@ -95,6 +97,7 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
             message.value,
         )  # fmt: skip
         deadletter.send_soon(key=key, value=value, headers=headers)
+        prom.note_event(message.topic, "dead_lettered", rejection.category)
         log.debug(
             "dead-lettered %s/%s@%s: %s",
             message.topic,
@@ -135,6 +138,7 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
                 dead_letters,
             )
         # DUPLICATE: already applied; its records were re-written unchanged.
+        prom.note_admission(message.topic, admission.value)
         cutoff = retention.cutoff_if_due(message.partition, outcome.occurred_at_ms)
         if cutoff is not None:
             if isinstance(stores, BatchStores):
@@ -230,6 +234,7 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
         # that partition's; PartitionWriter batches the changelog records).
         event, token = fastpath.handling(records[0])
         partition = records[0].partition
+        started = time.perf_counter()
         writer = PartitionWriter(app, partition)
         try:
             try:
@@ -257,6 +262,7 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
         finally:
             fastpath.done(token)
             del event
+            prom.BATCH_APPLY_SECONDS.observe(time.perf_counter() - started)
         return send_or_exit(writer, records)
 
     async def send_or_exit(writer: PartitionWriter, records: Sequence[Any]) -> None:

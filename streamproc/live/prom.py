@@ -54,7 +54,8 @@ FEED_RECORDS: Final = Counter(
 
 
 def serve_metrics(port: int) -> bool:
-    """Serve /metrics on ``port`` in a background thread (0 = off); whether it started."""
+    """Serve /metrics on ``port`` (all interfaces) in a background thread (0 = off);
+    whether it started."""
     if port == 0:
         return False
     start_http_server(port)
@@ -74,3 +75,18 @@ def note_export(result: Mapping[str, Any], seconds: float) -> None:
     kind = kind if isinstance(kind, str) and kind in EXPORT_TYPES else "invalid"
     EXPORTS.labels(kind, str(result.get("status"))).inc()
     EXPORT_SECONDS.labels(kind).observe(seconds)
+
+
+_ADMISSIONS: Final = {"accepted": "applied", "duplicate": "duplicate"}
+
+
+def note_event(topic: str, outcome: str, category: str = "") -> None:
+    """Count one inbound event's outcome (``category``: the dead-letter category)."""
+    EVENTS.labels(topic, outcome, category).inc()
+
+
+def note_admission(topic: str, admission: str) -> None:
+    """Count an applied or duplicate event (a late one is counted as dead-lettered)."""
+    outcome = _ADMISSIONS.get(admission)
+    if outcome is not None:
+        EVENTS.labels(topic, outcome, "").inc()

@@ -24,6 +24,7 @@ from streamproc.oracle import first_response_time_ms, fold, load_events, oracle_
 from streamproc.settings import Settings
 from tests.harness import ExporterProcess, WorkerProcess, run_cli, wait_until
 from tests.offline import ingest, load_model
+from tests.unit.test_live_prom import promtool_check
 
 pytestmark = pytest.mark.integration
 TZ = "America/New_York"
@@ -49,6 +50,21 @@ def http_json(port: int, path: str) -> Any:
         return orjson.loads(response.read())
 
 
+def scrape(port: int) -> bytes:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        return bytes(response.read())
+
+
+def samples(text: bytes) -> list[tuple[str, dict[str, str], float]]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return [
+        (s.name, dict(s.labels), s.value)
+        for family in text_string_to_metric_families(text.decode())
+        for s in family.samples
+    ]
+
+
 def feed_records(settings: Settings) -> list[tuple[str, dict[str, Any]]]:
     records = asyncio.run(read_to_end(settings, settings.topic_metrics))
     return [(r.key.decode(), orjson.loads(r.value)) for r in records]
@@ -59,7 +75,13 @@ def last_per_key(records: list[tuple[str, dict[str, Any]]]) -> dict[str, dict[st
 
 
 def test_feed_equals_live_figures_and_the_oracle(isolated: Settings, tmp_path: Path) -> None:
-    settings = replace(isolated, feed_timezone=TZ, feed_interval_s=0.5)
+    settings = replace(
+        isolated,
+        feed_timezone=TZ,
+        feed_interval_s=0.5,
+        metrics_port=free_port(),
+        exporter_metrics_port=free_port(),
+    )
     events = tmp_path / "events.jsonl"
     simulated = run_cli(
         settings, "simulate", "--seed", "14", "--days", "1", "--conversations", "60",
@@ -101,6 +123,34 @@ def test_feed_equals_live_figures_and_the_oracle(isolated: Settings, tmp_path: P
             return body["records"] if body["records"] == wanted else None
 
         wait_until(api_snapshots, 60, "the live API to serve the feed's team records")
+
+        # Prometheus: both expositions pass promtool; every produced record has one outcome.
+        produced_records = sum(1 for line in lines if line.strip())
+
+        def outcomes() -> float | None:
+            text = scrape(settings.metrics_port)
+            total = sum(
+                value
+                for name, labels, value in samples(text)
+                if name == "streamproc_events_total"
+                and labels.get("outcome") in ("applied", "duplicate", "dead_lettered")
+            )
+            return total if total == produced_records else None
+
+        wait_until(outcomes, 60, "the worker's event counters to cover every record")
+        for port_ in (settings.metrics_port, settings.exporter_metrics_port):
+            checked = promtool_check(scrape(port_))
+            assert checked.returncode == 0, checked.stdout + checked.stderr
+        exporter_text = scrape(settings.exporter_metrics_port)
+        feed_sent = dict((name, value) for name, _, value in samples(exporter_text))
+        assert feed_sent["streamproc_feed_records_total"] >= len(expected)
+        assert feed_sent["streamproc_feed_emit_seconds_count"] >= 1
+        assert feed_sent["streamproc_readmodel_watermark_seconds"] == final_as_of / 1000
+        worker_text = scrape(settings.metrics_port)
+        assert any(
+            name == "streamproc_changelog_bytes_total" and value > 0
+            for name, _, value in samples(worker_text)
+        )
         day = local_day(final_as_of, ZoneInfo(TZ))
         api_metrics = {
             (team, metric): http_json(
