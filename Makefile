@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 ## tools: system tools the tests use (docker-compose validates docker-compose.yml without Docker;
-## sqlite3 is the export benchmark's baseline)
+## sqlite3 is the export benchmark's baseline; promtool checks the Prometheus exposition)
 tools:
 	@command -v docker-compose >/dev/null || { \
 	  echo "installing Debian's docker-compose (for the compose validation test)"; \
@@ -29,6 +29,10 @@ tools:
 	@command -v sqlite3 >/dev/null || { \
 	  echo "installing Debian's sqlite3 (the export benchmark's baseline)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sqlite3 >/dev/null; }
+	@command -v promtool >/dev/null || { \
+	  echo "installing Debian's prometheus (promtool validates the metrics exposition)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends prometheus >/dev/null; }
 
 ## lint: ruff and mypy, as configured in pyproject.toml
 lint: install
