@@ -7,9 +7,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import orjson
+import pytest
 
 from streamproc.live.feed import FeedEmitter
-from streamproc.settings import Settings
+from streamproc.settings import Settings, SettingsError
 from tests.offline import ingest, load_model
 from tests.unit.eventlog import EventLog
 from tests.unit.live_day import live_day_log
@@ -53,3 +54,38 @@ def test_records_go_out_on_change_at_most_once_per_interval(tmp_path: Path) -> N
     # Nothing changed: nothing sent.
     feed.next_run = 0.0
     assert asyncio.run(feed.after_refresh(model)) == 0
+
+
+@pytest.mark.parametrize(
+    ("env", "field", "expected"),
+    [
+        ({"STREAMPROC_FEED_INTERVAL_S": "0.25"}, "feed_interval_s", 0.25),
+        ({}, "feed_interval_s", 1.0),
+        ({"STREAMPROC_FEED_TIMEZONE": "Europe/Madrid"}, "feed_timezone", "Europe/Madrid"),
+        ({"STREAMPROC_METRICS_PORT": "0"}, "metrics_port", 0),
+        ({"STREAMPROC_EXPORTER_METRICS_PORT": "9465"}, "exporter_metrics_port", 9465),
+        ({}, "topic_metrics", "inbox.metrics"),
+    ],
+)
+def test_live_settings(env: dict[str, str], field: str, expected: object) -> None:
+    assert getattr(Settings.from_env(env), field) == expected
+
+
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [
+        ({"STREAMPROC_FEED_INTERVAL_S": "0"}, "positive number of seconds"),
+        ({"STREAMPROC_FEED_INTERVAL_S": "soon"}, "is not a number"),
+        ({"STREAMPROC_FEED_INTERVAL_S": "nan"}, "positive number of seconds"),
+        ({"STREAMPROC_FEED_TIMEZONE": "Mars/Base"}, "IANA time zone"),
+        ({"STREAMPROC_METRICS_PORT": "-1"}, "0 for off"),
+        ({"STREAMPROC_METRICS_PORT": "70000"}, "0 for off"),
+    ],
+)
+def test_bad_live_settings_say_how_to_fix_them(env: dict[str, str], needle: str) -> None:
+    with pytest.raises(SettingsError, match=needle):
+        Settings.from_env(env)
+
+
+def test_namespaced_settings_have_their_own_feed_topic(tmp_path: Path) -> None:
+    assert Settings().namespaced("ns", tmp_path).topic_metrics == "ns.inbox.metrics"
