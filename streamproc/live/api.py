@@ -259,7 +259,12 @@ def query_metrics(conn: sqlite3.Connection, q: MetricsQuery) -> dict[str, Any]:
     if q.scope == "agent":
         where, params = "entity = ?", [keys.entity(q.entity)]
     elif q.scope == "team":
-        where, params = "1", []  # primary-team entities are resolved below
+        # The team's own entity and ``~agent`` of every agent whose primary team it is now.
+        primary_of_team = [a for a, t in _primary_teams(conn).items() if t == q.entity]
+        entities = [keys.team_entity(q.entity, None),
+                    *(keys.team_entity(None, a) for a in primary_of_team)]  # fmt: skip
+        where = "entity IN (SELECT value FROM json_each(?))"
+        params = [orjson.dumps([e for e in entities if e is not None]).decode()]
     else:
         where, params = (
             "(entity = ? OR entity LIKE ? ESCAPE '!')",

@@ -34,6 +34,8 @@ class FeedEmitter:
         """The last record sent per key, without its ``as_of``."""
         self.next_run = 0.0
         self.last_as_of_ms: int | None = None
+        self.read_offsets: dict[tuple[str, int], int] | None = None
+        """The read model's changelog offsets at the last computation."""
 
     def due(self) -> bool:
         """Whether the coalescing interval has passed since the last computation."""
@@ -45,6 +47,9 @@ class FeedEmitter:
             return 0
         started = time.monotonic()
         self.next_run = started + self.settings.feed_interval_s
+        offsets = model.next_offsets()
+        if offsets and offsets == self.read_offsets:
+            return 0  # the model has not changed, so neither have the figures (event time)
         watermark_ms = model.watermark_ms()
         if watermark_ms is None:
             return 0
@@ -61,6 +66,7 @@ class FeedEmitter:
         )
         self.sent.update((key, without_instant(record)) for key, record in changed.items())
         self.last_as_of_ms = watermark_ms
+        self.read_offsets = offsets
         prom.FEED_EMIT_SECONDS.observe(time.monotonic() - started)
         prom.FEED_RECORDS.inc(len(changed))
         return len(changed)
@@ -82,3 +88,4 @@ async def emit_after_refresh(feed: FeedEmitter, model: ReadModel) -> None:
     except Exception as exc:  # the broker may be restarting: the next refresh retries
         log.warning("metrics feed emit failed, retrying after the next refresh: %s", exc)
         feed.sent.clear()  # resend everything: some records may not have gone out
+        feed.read_offsets = None
