@@ -40,6 +40,10 @@ FOLLOWER_STALL_S = 20.0
 REFRESH_SLICE_S = 60.0
 """An idle refresh reads the changelogs for at most this long before it looks for
 requests again (it resumes where it stopped)."""
+FEED_POLL_MS = 100
+"""How long the idle loop waits for an export request before it refreshes the read model
+(and emits the metrics feed) again: 500 ms made the feed 0.8 s / 1.9 s (p50/p99) behind
+(docs/live.md, Benchmarks)."""
 
 
 class ExportFailed(RuntimeError):
@@ -309,7 +313,7 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
     stop = stop or asyncio.Event()
     try:
         while not stop.is_set():
-            batch = await requests.getmany(timeout_ms=500, max_records=1)
+            batch = await requests.getmany(timeout_ms=FEED_POLL_MS, max_records=1)
             if not batch:
                 try:
                     await exporter.refresh()
