@@ -9,7 +9,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streamproc.live.feed import FeedEmitter
+from exporter.readmodel import STATE_TABLES, ReadModel
+from streamproc.live.feed import FeedEmitter, emit_after_refresh
 from streamproc.settings import Settings, SettingsError
 from tests.offline import ingest, load_model
 from tests.unit.eventlog import EventLog
@@ -89,3 +90,36 @@ def test_bad_live_settings_say_how_to_fix_them(env: dict[str, str], needle: str)
 
 def test_namespaced_settings_have_their_own_feed_topic(tmp_path: Path) -> None:
     assert Settings().namespaced("ns", tmp_path).topic_metrics == "ns.inbox.metrics"
+
+
+def test_an_unmoved_read_model_is_not_recomputed_and_a_failed_send_resends_all(
+    tmp_path: Path,
+) -> None:
+    sent: list[bytes] = []
+    failing = {"now": False}
+
+    async def send(topic: str, key: bytes, value: bytes) -> None:
+        if failing["now"]:
+            raise ConnectionError("broker restarting")
+        sent.append(key)
+
+    feed = FeedEmitter(replace(Settings(), feed_interval_s=3600.0), send)
+    stores, _ = ingest(live_day_log().lines)
+    model = ReadModel(tmp_path / "rm.sqlite", 7_200_000)
+    for name in STATE_TABLES:  # as the changelog follower does: values and offsets
+        model.apply_batch(name, dict(getattr(stores, name)), {(f"{name}-changelog", 0): 5})
+    assert asyncio.run(feed.after_refresh(model)) == 9
+    model.conn.execute("DELETE FROM presence_intervals")  # (not how a model changes)
+    feed.next_run = 0.0
+    assert asyncio.run(feed.after_refresh(model)) == 0, "same offsets: not recomputed"
+
+    # A send that fails: logged, the service goes on, and every key goes out again.
+    failing["now"] = True
+    model.apply_batch("directory", {}, {("directory-changelog", 0): 6})
+    feed.next_run = 0.0
+    asyncio.run(emit_after_refresh(feed, model))
+    failing["now"] = False
+    sent.clear()
+    feed.next_run = 0.0
+    asyncio.run(emit_after_refresh(feed, model))
+    assert len(sent) == 9
