@@ -309,8 +309,9 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
     await requests.start()
     await producer.start()
     feed = feed_for(settings, producer)
-    prom.serve_metrics(settings.exporter_metrics_port)
     stop = stop or asyncio.Event()
+    serving = prom.serve_metrics(settings.exporter_metrics_port)
+    lag_watch = asyncio.create_task(prom.watch_consumer_lag(settings, stop)) if serving else None
     try:
         while not stop.is_set():
             batch = await requests.getmany(timeout_ms=FEED_POLL_MS, max_records=1)
@@ -337,6 +338,8 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
                             "could not commit past request offset %s: %s", message.offset, exc
                         )
     finally:
+        if lag_watch is not None:
+            lag_watch.cancel()
         await requests.stop()
         await producer.stop()
         await exporter.stop()

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import Mapping
 from typing import Any, Final
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 from exporter.schema import EXPORTS as EXPORT_TYPES
+
+log = logging.getLogger(__name__)
 
 # -- worker ------------------------------------------------------------------------------
 EVENTS: Final = Counter(
@@ -47,6 +52,12 @@ FEED_EMIT_SECONDS: Final = Histogram(
     "streamproc_feed_emit_seconds",
     "Time to compute the live figures and send the changed feed records.",
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+CONSUMER_LAG: Final = Gauge(
+    "streamproc_consumer_lag_records",
+    "Inbound records not yet committed by the workers' consumer group, per partition"
+    " (measured by the exporter every CONSUMER_LAG_EVERY_S).",
+    ["topic", "partition"],
 )
 FEED_RECORDS: Final = Counter(
     "streamproc_feed_records_total", "Metrics feed records sent (changed keys)."
@@ -90,3 +101,24 @@ def note_admission(topic: str, admission: str) -> None:
     outcome = _ADMISSIONS.get(admission)
     if outcome is not None:
         EVENTS.labels(topic, outcome, "").inc()
+
+
+CONSUMER_LAG_EVERY_S: Final = 5.0
+
+
+async def watch_consumer_lag(settings: Any, stop: asyncio.Event) -> None:
+    """Keep CONSUMER_LAG up to date (every partition, 0 when caught up) until ``stop``;
+    a failed measurement (broker restarting) is retried at the next turn."""
+    from streamproc.topics import committed_and_end, inbound_partitions
+
+    while not stop.is_set():
+        try:
+            offsets = await committed_and_end(
+                settings, settings.app_id, inbound_partitions(settings)
+            )
+            for tp, (done, end) in offsets.items():
+                CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, end - done))
+        except Exception as exc:  # the next turn retries
+            log.debug("consumer lag not measured: %s", exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), CONSUMER_LAG_EVERY_S)

@@ -146,6 +146,19 @@ def test_feed_equals_live_figures_and_the_oracle(isolated: Settings, tmp_path: P
         assert feed_sent["streamproc_feed_records_total"] >= len(expected)
         assert feed_sent["streamproc_feed_emit_seconds_count"] >= 1
         assert feed_sent["streamproc_readmodel_watermark_seconds"] == final_as_of / 1000
+
+        def lags() -> list[tuple[str, float]] | None:
+            found = [
+                (labels["topic"], value)
+                for name, labels, value in samples(scrape(settings.exporter_metrics_port))
+                if name == "streamproc_consumer_lag_records"
+            ]
+            partitions = len(settings.inbound_topics) * settings.events_partitions
+            return found if len(found) == partitions and not any(v for _, v in found) else None
+
+        # Measured every 5 s: every inbound partition, all caught up (the feed settled).
+        measured = wait_until(lags, 60, "the exporter's consumer-lag gauges")
+        assert {t for t, _ in measured} == set(settings.inbound_topics)
         worker_text = scrape(settings.metrics_port)
         assert any(
             name == "streamproc_changelog_bytes_total" and value > 0
