@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import urllib.request
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from fractions import Fraction
@@ -74,6 +75,62 @@ def last_per_key(records: list[tuple[str, dict[str, Any]]]) -> dict[str, dict[st
     return dict(records)
 
 
+def expected_feed(lines: list[bytes], tz: str, path: Path) -> tuple[int, dict[str, Any]]:
+    """(as_of, {"scope:id": record}) of the feed once the read model holds ``lines``: the
+    pure figures over the worker's state code fed offline (order- and duplicate-proof)."""
+    stores, _ = ingest(lines)
+    offline = load_model(stores, path)
+    as_of = offline.watermark_ms()
+    assert as_of is not None
+    records = compute(offline.conn, as_of, tz).records
+    offline.close()
+    return as_of, {f"{s}:{i}": r for (s, i), r in records.items()}
+
+
+def wait_for_exact_feed(
+    settings: Settings, expected: dict[str, Any], alive: Callable[[], None], timeout_s: float
+) -> dict[str, dict[str, Any]]:
+    """Wait until the feed's last record of every key equals ``expected`` (and no other
+    key has a record); on timeout, name the keys that differ."""
+    differing: list[str] = []
+
+    def exact() -> dict[str, dict[str, Any]] | None:
+        alive()
+        last = last_per_key(feed_records(settings))
+        differing[:] = sorted(
+            k for k in set(last) | set(expected) if last.get(k) != expected.get(k)
+        )
+        return last if not differing else None
+
+    try:
+        return wait_until(exact, timeout_s, "the feed's last records to equal the figures")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; differing keys: {differing[:10]}") from None
+
+
+def assert_all_equals_the_oracle(
+    record: dict[str, Any], lines: list[bytes], as_of_ms: int, tz: str, lock_max_s: int
+) -> None:
+    """The ``all:all`` record against numbers computed from the batch oracle's fold."""
+    inbox = fold(load_events(lines), as_of_ms, lock_max_s * 1000)
+    lo, hi = day_bounds_ms(local_day(as_of_ms, ZoneInfo(tz)), ZoneInfo(tz))
+    convs = list(inbox.conversations.values())
+    resolutions = [r for c in convs for r in c.resolutions if lo <= r.ms < hi]
+    firsts = [
+        first_response_time_ms(c) for c in convs if c.responses and lo <= c.responses[0].to_ms < hi
+    ]
+    csat = [a for c in convs for a in c.csat_responses if lo <= a.ms < hi]
+    today = record["today"]
+    assert today["received"] == sum(1 for c in convs if c.created_ms and lo <= c.created_ms < hi)
+    assert today["resolved"] == len(resolutions) > 0
+    assert today["resolved_with_reply"] == sum(1 for r in resolutions if r.with_reply)
+    assert today["avg_first_response_ms"] == json_number(Fraction(sum(firsts), len(firsts)))  # type: ignore[arg-type]
+    assert today["csat_count"] == len(csat)
+    live = record["live"]
+    statuses = [c.status_changes[-1].status for c in convs if c.status_changes]
+    assert (live["new"], live["pending"]) == (statuses.count("NEW"), statuses.count("PENDING"))
+
+
 def test_feed_equals_live_figures_and_the_oracle(isolated: Settings, tmp_path: Path) -> None:
     settings = replace(
         isolated,
@@ -89,11 +146,7 @@ def test_feed_equals_live_figures_and_the_oracle(isolated: Settings, tmp_path: P
     )  # fmt: skip
     assert simulated.returncode == 0, simulated.stderr
     lines = events.read_bytes().splitlines()
-    stores, _ = ingest(lines)
-    offline = load_model(stores, tmp_path / "offline.sqlite")
-    final_as_of = offline.watermark_ms()
-    assert final_as_of is not None
-    expected = compute(offline.conn, final_as_of, TZ).records
+    final_as_of, expected = expected_feed(lines, TZ, tmp_path / "offline.sqlite")
     worker = WorkerProcess(settings, "a").start()
     exporter = ExporterProcess(settings, "x").start()
     port = free_port()
@@ -102,15 +155,12 @@ def test_feed_equals_live_figures_and_the_oracle(isolated: Settings, tmp_path: P
         produced = run_cli(settings, "produce", str(events))
         assert produced.returncode == 0, produced.stderr
 
-        def settled() -> dict[str, dict[str, Any]] | None:
+        def alive() -> None:
             worker.assert_alive()
             exporter.assert_alive()
-            last = last_per_key(feed_records(settings))
-            if last.get("all:all", {}).get("as_of") != expected[("all", "all")]["as_of"]:
-                return None
-            return last if all(f"{s}:{i}" in last for s, i in expected) else None
 
-        last = wait_until(settled, 180, "the feed to reach the last event")
+        # Every key's last record: the pure figures of the same read-model instant.
+        last = wait_for_exact_feed(settings, expected, alive, 180)
 
         # The live API follows the feed topic: its snapshots are the feed's last records.
         def api_snapshots() -> list[dict[str, Any]] | None:
@@ -171,7 +221,7 @@ def test_feed_equals_live_figures_and_the_oracle(isolated: Settings, tmp_path: P
                 f"/api/v1/metrics?scope=team&id={quote(team)}&metric={metric}&from={day}&to={day}"
                 f"&timezone={TZ}&interval=HOUR",
             )
-            for scope, team in expected
+            for scope, team in (key.split(":", 1) for key in expected)
             if scope == "team"
             for metric in ("average_first_response_ms", "replies", "contacts_helped")
         }
@@ -179,33 +229,13 @@ def test_feed_equals_live_figures_and_the_oracle(isolated: Settings, tmp_path: P
         api.stop()
         exporter.stop()
         worker.stop()
-    # Every key's last record: the pure figures of the same read-model instant.
-    assert set(last) == {f"{s}:{i}" for s, i in expected}
-    for (scope, entity), record in expected.items():
-        assert last[f"{scope}:{entity}"] == record, (scope, entity)
     records = feed_records(settings)
     assert len(records) < 10 * len(expected), "records are sent on change, coalesced"
 
     # Independently: the batch oracle over the same events at the same instant.
     as_of = datetime.fromisoformat(last["all:all"]["as_of"])
-    inbox = fold(load_events(lines), final_as_of, settings.lock_max_s * 1000)
-    lo, hi = day_bounds_ms(day, ZoneInfo(TZ))
-    convs = list(inbox.conversations.values())
-    resolutions = [r for c in convs for r in c.resolutions if lo <= r.ms < hi]
-    firsts = [
-        first_response_time_ms(c) for c in convs if c.responses and lo <= c.responses[0].to_ms < hi
-    ]
-    csat = [a for c in convs for a in c.csat_responses if lo <= a.ms < hi]
-    today = last["all:all"]["today"]
-    assert today["received"] == sum(1 for c in convs if c.created_ms and lo <= c.created_ms < hi)
-    assert today["resolved"] == len(resolutions) > 0
-    assert today["resolved_with_reply"] == sum(1 for r in resolutions if r.with_reply)
-    assert today["avg_first_response_ms"] == json_number(Fraction(sum(firsts), len(firsts)))  # type: ignore[arg-type]
-    assert today["csat_count"] == len(csat)
-    live = last["all:all"]["live"]
-    statuses = [c.status_changes[-1].status for c in convs if c.status_changes]
-    assert (live["new"], live["pending"]) == (statuses.count("NEW"), statuses.count("PENDING"))
-
+    assert_all_equals_the_oracle(last["all:all"], lines, final_as_of, TZ, settings.lock_max_s)
+    day = local_day(final_as_of, ZoneInfo(TZ))
     request = parse_request(
         {"request_id": "o", "export_type": "teams", "from": day.isoformat(),
          "to": day.isoformat(), "timezone": TZ}
