@@ -241,14 +241,8 @@ def _primary_teams(conn: sqlite3.Connection) -> dict[str, str]:
     return {agent: team for agent, team in rows if team is not None}
 
 
-def _owner(scope: str, entity_text: str, primary: dict[str, str]) -> str | None:
-    """The id a bucket entity counts for: a team entity ``~agent`` is the agent's primary
-    team now (as an export's); compound entities (``va|channel``) count for their first id."""
-    if scope == "team":
-        if entity_text.startswith(keys.PRIMARY_TEAM):
-            return primary.get(keys.split(entity_text[1:])[0])
-        if entity_text.startswith("\\" + keys.PRIMARY_TEAM):
-            return keys.split(entity_text[1:])[0]
+def _owner(entity_text: str) -> str:
+    """The id a compound bucket entity (``va|channel``, ``topic|channel``) counts for."""
     return keys.split(entity_text)[0]
 
 
@@ -274,7 +268,6 @@ def query_metrics(conn: sqlite3.Connection, q: MetricsQuery) -> dict[str, Any]:
                 + "|%",
             ],
         )
-    primary = _primary_teams(conn) if q.scope == "team" else {}
     rows = conn.execute(
         f"SELECT entity, bucket, conversation_id, contribution FROM activity"  # noqa: S608
         f" WHERE dimension = ? AND bucket >= ? AND bucket < ? AND {where}",
@@ -282,8 +275,9 @@ def query_metrics(conn: sqlite3.Connection, q: MetricsQuery) -> dict[str, Any]:
     )
     per_interval: dict[int, list[Contribution]] = defaultdict(list)
     everything: list[Contribution] = []
+    check = q.scope not in ("agent", "team")  # (their SQL selects exactly their entities)
     for entity_text, bucket, conversation, contribution in rows:
-        if _owner(q.scope, entity_text, primary) != q.entity:
+        if check and _owner(entity_text) != q.entity:
             continue
         index = bisect.bisect_right(starts, bucket) - 1
         item = (conversation, orjson.loads(contribution))
