@@ -22,7 +22,8 @@ install: $(STAMP)
 
 ## tools: system tools the tests use (docker-compose validates docker-compose.yml without Docker;
 ## sqlite3 is the export benchmark's baseline; openssl makes test certificates; sshd is the
-## SFTP server of the scheduled-exports test; kcat publishes with librdkafka's defaults)
+## SFTP server of the scheduled-exports test; kcat publishes with librdkafka's defaults;
+## promtool checks the Prometheus exposition)
 tools:
 	@command -v docker-compose >/dev/null || { \
 	  echo "installing Debian's docker-compose (for the compose validation test)"; \
@@ -39,6 +40,10 @@ tools:
 	@command -v kcat >/dev/null || { \
 	  echo "installing Debian's kcat (a librdkafka producer for the re-routing tests)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null; }
+	@command -v promtool >/dev/null || { \
+	  echo "installing Debian's prometheus (promtool validates the metrics exposition)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends prometheus >/dev/null; }
 
 ## lint: ruff and mypy, as configured in pyproject.toml
 lint: install

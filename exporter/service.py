@@ -31,6 +31,8 @@ from exporter.stamps import now, rfc3339
 from exporter.sync import ChangelogFollower, FollowerStalled, Offsets
 from exporter.urls import delivery_fields
 from streamproc import kafka_fixes
+from streamproc.live import prom
+from streamproc.live.feed import emit_after_refresh, feed_for
 from streamproc.security import client_kwargs
 from streamproc.settings import Settings
 from streamproc.topics import committed_and_end, partition_counts
@@ -42,6 +44,10 @@ FOLLOWER_STALL_S = 20.0
 REFRESH_SLICE_S = 60.0
 """An idle refresh reads the changelogs for at most this long before it looks for
 requests again (it resumes where it stopped)."""
+FEED_POLL_MS = 100
+"""How long the idle loop waits for an export request before it refreshes the read model
+(and emits the metrics feed) again: 500 ms made the feed 0.8 s / 1.9 s (p50/p99) behind
+(docs/live.md, Benchmarks)."""
 
 
 class ExportFailed(RuntimeError):
@@ -100,6 +106,7 @@ class Exporter:
         """Bring the read model to the changelogs' current ends (dashboards read it)."""
         await self._ensure_all_changelogs()
         targets = await self.follower.end_offsets()
+        prom.note_readmodel_lag(targets, self.model.next_offsets())
         try:
             return await self._catch_up(targets, time.monotonic() + REFRESH_SLICE_S)
         except TimeoutError:
@@ -300,16 +307,19 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
     producer = AIOKafkaProducer(**client_kwargs(settings), acks="all")
     await requests.start()
     await producer.start()
+    feed = feed_for(settings, producer)
     stop = stop or asyncio.Event()
     sweeper = Sweeper(settings, exporter.model)
     exporter.scheduler = ScheduleRunner.from_settings(
         settings, producer, owner=lambda: bool(requests.assignment())
     )
     schedule_task = exporter.scheduler and asyncio.create_task(exporter.scheduler.run(stop))
+    serving = prom.serve_metrics(settings.exporter_metrics_port)
+    lag_watch = asyncio.create_task(prom.watch_consumer_lag(settings, stop)) if serving else None
     try:
         while not stop.is_set():
             sweeper.maybe_sweep()
-            batch = await requests.getmany(timeout_ms=500, max_records=1)
+            batch = await requests.getmany(timeout_ms=FEED_POLL_MS, max_records=1)
             if not batch:
                 try:
                     await exporter.refresh()
@@ -317,10 +327,14 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
                     log.warning("read model refresh failed, retrying: %s", exc)
                     await exporter.reset_follower()
                     await asyncio.sleep(1.0)
+                    continue
+                await emit_after_refresh(feed, exporter.model)
                 continue
             for tp, messages in batch.items():
                 for message in messages:
+                    started = time.monotonic()
                     result = await exporter.handle(message.value)
+                    prom.note_export(result, time.monotonic() - started)
                     if not await publish(producer, settings.topic_export_results, result):
                         # Nothing could be published (the broker is away): read the request
                         # again shortly; a repeat is answered from export_results or re-run.
@@ -339,6 +353,8 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
         if schedule_task:
             schedule_task.cancel()
             await asyncio.gather(schedule_task, return_exceptions=True)
+        if lag_watch is not None:
+            lag_watch.cancel()
         await requests.stop()
         await producer.stop()
         await exporter.stop()

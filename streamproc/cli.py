@@ -109,6 +109,7 @@ def worker(loglevel: str) -> None:
     from faust import Worker
 
     from streamproc.app import create_app
+    from streamproc.live.prom import serve_metrics
     from streamproc.topics import ensure_topics
 
     settings = load_settings()
@@ -131,6 +132,7 @@ def worker(loglevel: str) -> None:
     # allocated during start-up out of the collector's scans.
     gc.set_threshold(50_000, 20, 20)
     gc.freeze()
+    serve_metrics(settings.metrics_port)  # Prometheus /metrics (0 = off)
     Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
 
 
@@ -168,6 +170,7 @@ def _register_optional_commands() -> None:
     from exporter.cli import export_command, exporter_command
     from exporter.schedule_cli import schedules_command
     from streamproc.broker.cli import kafka
+    from streamproc.live.cli import live_api_command
     from streamproc.oracle import oracle_command
     from streamproc.simulate import simulate_command
     from streamproc.web.cli import web_command
@@ -182,6 +185,7 @@ def _register_optional_commands() -> None:
     ):
         main.add_command(command)
     main.add_command(schedules_command)
+    main.add_command(live_api_command)
 
 
 _register_optional_commands()

@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ENV_PREFIX = "STREAMPROC_"
 INGEST_PATHS = ("batch", "stream")
@@ -89,6 +90,8 @@ class Settings:
     # TOML file that defines them (docs/exports.md, "Scheduled exports"); unset = none.
     topic_export_schedules: str = "inbox.export.schedules"
     schedules: Path | None = None
+    # The live metrics feed (streamproc.live.feed; compacted, keyed ``scope:id``).
+    topic_metrics: str = "inbox.metrics"
     events_partitions: int = 8
     # Exporter: where CSVs and the read model live, how long a request may wait for workers.
     export_dir: Path | None = None
@@ -116,6 +119,13 @@ class Settings:
     # a larger record is dead-lettered ``too_large`` instead (a changelog record over
     # Kafka's 1 MB limit would stop the worker on every restart).
     max_record_bytes: int = 900_000
+    # Live operations (docs/live.md): at most one feed record per key per this many
+    # seconds; the business time zone of "today"; the Prometheus ports of the worker and
+    # of the exporter (0 = off).
+    feed_interval_s: float = 1.0
+    feed_timezone: str = "UTC"
+    metrics_port: int = 0
+    exporter_metrics_port: int = 0
 
     @property
     def inbound_topics(self) -> tuple[str, ...]:
@@ -176,6 +186,7 @@ class Settings:
             topic_export_requests=f"{namespace}.inbox.export.requests",
             topic_export_results=f"{namespace}.inbox.export.results",
             topic_export_schedules=f"{namespace}.inbox.export.schedules",
+            topic_metrics=f"{namespace}.inbox.metrics",
         )
 
     def topic_for_role(self, role: str) -> str:
@@ -202,6 +213,13 @@ class Settings:
                 + ", ".join(INGEST_PATHS)
             )
         check_security(settings, explicit=set(values))
+        try:
+            ZoneInfo(settings.feed_timezone)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise SettingsError(
+                f"{env_var('feed_timezone')}={settings.feed_timezone!r} is not an IANA time"
+                " zone (e.g. Europe/Madrid)"
+            ) from None
         if "bootstrap_servers" not in values and "kafka_port" in values:
             settings = cls(**{**values, "bootstrap_servers": f"127.0.0.1:{settings.kafka_port}"})  # type: ignore[arg-type]
         return settings
@@ -272,16 +290,15 @@ def settings_to_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+_MAY_BE_ZERO = frozenset({"metrics_port", "exporter_metrics_port"})
+
+
 def _convert(name: str, type_name: object, raw: str) -> object:
     var = ENV_PREFIX + name.upper()
-    if type_name in ("int", int):
-        try:
-            value = int(raw)
-        except ValueError:
-            raise SettingsError(f"{var}={raw!r} is not a whole number") from None
-        if value <= 0:
-            raise SettingsError(f"{var}={raw!r} must be positive")
-        return value
+    if name in _MAY_BE_ZERO:
+        if not raw.isdigit() or int(raw) > 65535:
+            raise SettingsError(f"{var}={raw!r} must be a port number 1-65535, or 0 for off")
+        return int(raw)
     if type_name in ("float", float):
         try:
             number = float(raw)
@@ -290,6 +307,14 @@ def _convert(name: str, type_name: object, raw: str) -> object:
         if not number > 0 or number == float("inf"):
             raise SettingsError(f"{var}={raw!r} must be a positive number")
         return number
+    if type_name in ("int", int):
+        try:
+            value = int(raw)
+        except ValueError:
+            raise SettingsError(f"{var}={raw!r} is not a whole number") from None
+        if value <= 0:
+            raise SettingsError(f"{var}={raw!r} must be positive")
+        return value
     if type_name in ("Path", Path, "Path | None"):
         return Path(raw).expanduser().resolve()
     return raw

@@ -45,6 +45,7 @@ def required_topics(settings: Settings) -> list[TopicSpec]:
     re-route topic has it too, so that partition p of it belongs to the same worker.
     The export command/result topics have one partition: requests are served in order.
     The scheduled exports' progress topic is compacted (the latest value per key counts).
+    The live metrics feed is compacted, with one partition (one small record per key).
     The tables' changelog topics (compacted, co-partitioned) are created here too, before
     any worker starts: Faust creating them at start-up raced with its own partition check
     (PartitionsMismatch "... has 0 partitions").
@@ -64,6 +65,7 @@ def required_topics(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.topic_export_requests, 1, keep),
         TopicSpec(settings.topic_export_results, 1, keep),
         TopicSpec(settings.topic_export_schedules, 1, compact),
+        TopicSpec(settings.topic_metrics, 1, compact),
         *changelogs,
     ]
 

@@ -170,7 +170,7 @@ def export_requests(
     """Every export type for the simulated days from 2026-11-02, in each of ``timezones``
     (``extra``: also a channel filter and the Spanish locale)."""
     last = f"2026-11-{1 + days:02d}"
-    requests = []
+    requests: list[dict[str, Any]] = []
     for export_type, spec in EXPORTS.items():
         for tz in timezones:
             request = {"export_type": export_type, "timezone": tz}

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from dataclasses import replace
 from pathlib import Path
 
+import orjson
 import pytest
 
 from streamproc.broker import _write_config
@@ -28,9 +30,36 @@ def compose_config() -> str:
 
 
 def test_compose_has_the_stack(compose_config: str) -> None:
-    for service in ("kafka:", "topics:", "worker:", "exporter:", "web:"):
+    for service in ("kafka:", "topics:", "worker:", "exporter:", "web:", "live-api:",
+                    "prometheus:", "grafana:"):  # fmt: skip
         assert f"\n  {service}" in compose_config
     assert "apache/kafka:4" in compose_config
+
+
+def test_prometheus_scrapes_the_metrics_ports_of_the_compose_stack(compose_config: str) -> None:
+    """The scrape targets are the ports the worker and exporter serve in the stack, the
+    config passes promtool, and the dashboard queries only metrics the service defines."""
+    config = ROOT / "deploy" / "prometheus" / "prometheus.yml"
+    text = config.read_text()
+    assert "STREAMPROC_METRICS_PORT: '9464'" in compose_config or \
+        'STREAMPROC_METRICS_PORT: "9464"' in compose_config  # fmt: skip
+    assert "worker:9464" in text and "exporter:9465" in text
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is missing: `make tools` installs Debian's prometheus"
+    checked = subprocess.run([promtool, "check", "config", str(config)], capture_output=True,
+                             text=True, check=False)  # fmt: skip
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    from streamproc.live import prom
+
+    defined = {m._name for m in vars(prom).values() if hasattr(m, "_name")}
+    dashboard = orjson.loads((ROOT / "deploy" / "grafana" / "dashboards" / "streamproc.json")
+                             .read_bytes())  # fmt: skip
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    used = {name for e in exprs for name in re.findall(r"streamproc_[a-z_]+", e)}
+    suffixes = ("_bucket", "_total", "_count", "_sum")
+    base = {next((u[: -len(x)] for x in suffixes if u.endswith(x)), u) for u in used}
+    assert base <= defined | {d.removesuffix("_total") for d in defined}, base - defined
+    assert len(dashboard["panels"]) >= 8
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
@@ -13,6 +14,7 @@ from streamproc.dedupe import Admission
 from streamproc.events import shown
 from streamproc.exits import EXIT_APPLY_FAILED, EXIT_SEND_FAILED, exit_worker
 from streamproc.intake import Rejection, Reroute, admit_record, count_once, dead_letter
+from streamproc.live import prom
 from streamproc.retention import RetentionClock, sweep_partition
 from streamproc.settings import Settings
 from streamproc.state import BatchStores, RecordTooLarge, Rules, Stores, apply_event
@@ -102,6 +104,7 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
         reroutes[counter_key] = count_once(reroutes.get(counter_key), message.offset)
 
         def send() -> None:
+            prom.note_event(message.topic, "rerouted", reroute.reason)
             reroute_topic.send_soon(
                 key=reroute.key,
                 value=message.value,
@@ -146,6 +149,7 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
             message.value,
         )  # fmt: skip
         deadletter.send_soon(key=key, value=value, headers=headers)
+        prom.note_event(message.topic, "dead_lettered", rejection.category)
         log.debug(
             "dead-lettered %s/%s@%s: %s",
             message.topic,
@@ -211,6 +215,8 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
                 outbox,
             )
         # DUPLICATE: already applied; its records were re-written unchanged.
+        count = lambda: prom.note_admission(message.topic, admission.value)  # noqa: E731
+        count() if outbox is None else outbox.append(count)
         cutoff = retention.cutoff_if_due(message.partition, outcome.occurred_at_ms)
         if cutoff is not None:
             if isinstance(stores, BatchStores):
@@ -304,6 +310,7 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
         # that partition's; PartitionWriter batches the changelog records).
         event, token = fastpath.handling(records[0])
         partition = records[0].partition
+        started = time.perf_counter()
         writer = PartitionWriter(app, partition)
         try:
             try:
@@ -331,6 +338,7 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
         finally:
             fastpath.done(token)
             del event
+            prom.BATCH_APPLY_SECONDS.observe(time.perf_counter() - started)
         return send_or_exit(writer, records)
 
     async def send_or_exit(writer: PartitionWriter, records: Sequence[Any]) -> None:

@@ -14,6 +14,7 @@ from faust.types import TP
 from rocksdict import WriteBatch
 
 from streamproc.exits import EXIT_SEND_FAILED, exit_worker
+from streamproc.live import prom
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,7 @@ class PartitionWriter:
                 count = builder.record_count()
                 if not count:
                     continue
+                prom.CHANGELOG_BYTES.labels(table.name).inc(builder.size())
                 delivered = await producer.send_batch(builder, topic, partition=self.partition)
                 delivered.add_done_callback(functools.partial(_on_delivered, table, count))
 

@@ -41,13 +41,37 @@ async def openapi(request: web.Request) -> web.Response:
     return web.json_response(openapi_document(request.app[SETTINGS]))
 
 
-def create_app(settings: Settings) -> web.Application:
-    """The application; more route groups (issue 14's live API) are added the same way."""
+LIVE_FEED_TASK = web.AppKey("live_feed_task", asyncio.Task[None])
+LIVE_FEED_STOP = web.AppKey("live_feed_stop", asyncio.Event)
+
+
+def create_app(settings: Settings, *, follow_live_feed: bool = True) -> web.Application:
+    """The application: export downloads and the real-time metrics API (``/metrics``,
+    ``/live``, ``/live/stream``; the feed topic followed in the background)."""
+    from streamproc.live.api import LiveView, add_live_routes, follow_feed
+
     app = web.Application(middlewares=[json_errors])
     app[SETTINGS] = settings
     app.router.add_get(f"{API}/health", health)
     app.router.add_get(f"{API}/openapi.json", openapi)
     exports.add_routes(app)
+    view = LiveView()
+    add_live_routes(app, readmodel=settings.readmodel_file, view=view)
+    if follow_live_feed:
+
+        async def start_feed(app: web.Application) -> None:
+            app[LIVE_FEED_STOP] = asyncio.Event()
+            app[LIVE_FEED_TASK] = asyncio.create_task(
+                follow_feed(settings, view, app[LIVE_FEED_STOP])
+            )
+
+        async def stop_feed(app: web.Application) -> None:
+            app[LIVE_FEED_STOP].set()
+            app[LIVE_FEED_TASK].cancel()
+            await asyncio.gather(app[LIVE_FEED_TASK], return_exceptions=True)
+
+        app.on_startup.append(start_feed)
+        app.on_cleanup.append(stop_feed)
     return app
 
 

@@ -45,7 +45,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
     file_content = {
         ct: {"schema": {"type": "string", "format": "binary"}} for ct in CONTENT_TYPES.values()
     }
-    return {
+    document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
             "title": "streamproc HTTP API",
@@ -169,3 +169,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
             }
         },
     }
+    from streamproc.live.api import openapi_paths
+
+    document["paths"].update(openapi_paths())
+    return document

@@ -37,6 +37,11 @@ from tests.harness import (
     run_cli,
     wait_until,
 )
+from tests.integration.test_live_feed import (
+    assert_all_equals_the_oracle,
+    expected_feed,
+    wait_for_exact_feed,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -247,6 +252,10 @@ def test_chaos_then_every_export_equals_the_oracle(
             if ours != theirs:
                 report.mismatches.append(f"{label}: {first_difference(ours, theirs)}")
         report.seconds["compare"] = round(time.monotonic() - t1, 1)
+        # The metrics feed after the chaos: every key's last record is exact (docs/live.md).
+        as_of, expected = expected_feed(lines, isolated.feed_timezone, tmp_path / "feed.sqlite")
+        last = wait_for_exact_feed(isolated, expected, exporter.assert_alive, 120)
+        assert_all_equals_the_oracle(last["all:all"], lines, as_of, "UTC", isolated.lock_max_s)
         report.seconds["total"] = round(time.monotonic() - started, 1)
         target = os.environ.get("STREAMPROC_ACCEPTANCE_REPORT")
         if target:

@@ -108,7 +108,7 @@ async def serving(tmp_path: Path) -> AsyncIterator[tuple[Settings, ReadModel, Te
     """The web app on a real local port, over a fresh read model and export dir."""
     settings = settings_for(tmp_path)
     model = ReadModel(settings.readmodel_file, 7_200_000)
-    client = TestClient(TestServer(create_app(settings)))
+    client = TestClient(TestServer(create_app(settings, follow_live_feed=False)))
     await client.start_server()
     try:
         yield settings, model, client
@@ -221,7 +221,7 @@ def test_errors_are_json(tmp_path: Path) -> None:
 def test_no_read_model_yet_is_503(tmp_path: Path) -> None:
     async def main() -> None:
         settings = settings_for(tmp_path)
-        async with TestClient(TestServer(create_app(settings))) as client:
+        async with TestClient(TestServer(create_app(settings, follow_live_feed=False))) as client:
             response = await client.get("/api/v1/exports")
             assert response.status == 503
             assert "streamproc exporter" in (await response.json())["error"]["message"]
@@ -252,6 +252,9 @@ def test_list_openapi_and_health(tmp_path: Path) -> None:
                 "/api/v1/openapi.json",
                 "/api/v1/exports",
                 "/api/v1/exports/{request_id}",
+                "/api/v1/metrics",
+                "/api/v1/live",
+                "/api/v1/live/stream",
             }
             responses = doc["paths"]["/api/v1/exports/{request_id}"]["get"]["responses"]
             assert {"200", "206", "404", "410", "416"} <= set(responses)
@@ -365,3 +368,20 @@ def test_download_errors_say_what_happened(tmp_path: Path) -> None:
         download("http://127.0.0.1:9/x", tmp_path / "n", sha256=None, size=None, timeout_s=5)
     with pytest.raises(DownloadError, match="not an http"):
         download("file:///etc/passwd", tmp_path / "p", sha256=None, size=None)
+
+
+def test_the_web_service_serves_the_live_api_too(tmp_path: Path) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    settings = replace(Settings(), data_dir=tmp_path, readmodel_path=tmp_path / "none.sqlite")
+
+    async def go() -> None:
+        async with TestClient(TestServer(create_app(settings, follow_live_feed=False))) as c:
+            live = await c.get("/api/v1/live")
+            assert live.status == 200 and (await live.json()) is not None
+            bad = await c.get("/api/v1/metrics?metric=nope")
+            assert bad.status == 400 and "error" in await bad.json()
+            doc = await (await c.get("/api/v1/openapi.json")).json()
+            assert {"/api/v1/metrics", "/api/v1/live", "/api/v1/exports"} <= set(doc["paths"])
+
+    asyncio.run(go())

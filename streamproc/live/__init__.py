@@ -1,0 +1,1 @@
+"""Live operations: the metrics feed, the real-time metrics API and Prometheus metrics."""
