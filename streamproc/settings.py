@@ -305,7 +305,8 @@ def _convert(name: str, type_name: object, raw: str) -> object:
         except ValueError:
             raise SettingsError(f"{var}={raw!r} is not a number") from None
         if not number > 0 or number == float("inf"):
-            raise SettingsError(f"{var}={raw!r} must be a positive number")
+            unit = "hours" if name.endswith("_hours") else "seconds"
+            raise SettingsError(f"{var}={raw!r} must be a positive number of {unit}")
         return number
     if type_name in ("int", int):
         try:
