@@ -13,6 +13,7 @@ from typing import Any, BinaryIO, Final, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 from exporter.schema import ExportSpec, Kind
+from streamproc import keys
 
 #: Text cells starting with one of these get a leading ``'`` (spreadsheet formula injection).
 INJECTION_PREFIXES: Final = ("=", "+", "-", "@", "\t", "\r")
@@ -67,11 +68,8 @@ def _guard(text: str) -> str:
     return "'" + text if needs_guard(text) else text
 
 
-def escape_item(item: str) -> str:
-    r"""A list item as written in its cell: ``\`` -> ``\\``, ``|`` -> ``\|``."""
-    if "\\" in item or "|" in item:
-        return item.replace("\\", "\\\\").replace("|", "\\|")
-    return item
+escape_item = keys.escape
+"""A list item as written in its cell: ``\\`` -> ``\\\\``, ``|`` -> ``\\|`` (as in table keys)."""
 
 
 def join_list(items: Iterable[str]) -> str:
@@ -81,23 +79,9 @@ def join_list(items: Iterable[str]) -> str:
 
 def split_list(text: str) -> list[str]:
     """The items of a list cell's text (the inverse of ``join_list``, guard removed
-    first by the caller); the empty text is the empty list."""
-    if not text:
-        return []
-    items, current, escaped = [], [], False
-    for char in text:
-        if escaped:
-            current.append(char)
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char == LIST_SEPARATOR:
-            items.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    items.append("".join(current))
-    return items
+    first by the caller); the empty text is the empty list. The escaping is the one
+    table keys use (``\\`` and ``|`` escaped with ``\\``), so one reader serves both."""
+    return keys.split(text) if text else []
 
 
 def format_cell(kind: Kind, value: Any, tz: ZoneInfo) -> str:
