@@ -203,12 +203,12 @@ def test_feed_equals_live_figures_and_the_oracle(isolated: Settings, tmp_path: P
                 for name, labels, value in samples(scrape(settings.exporter_metrics_port))
                 if name == "streamproc_consumer_lag_records"
             ]
-            partitions = len(settings.inbound_topics) * settings.events_partitions
+            partitions = len(settings.consumed_topics) * settings.events_partitions
             return found if len(found) == partitions and not any(v for _, v in found) else None
 
         # Measured every 5 s: every inbound partition, all caught up (the feed settled).
         measured = wait_until(lags, 60, "the exporter's consumer-lag gauges")
-        assert {t for t, _ in measured} == set(settings.inbound_topics)
+        assert {t for t, _ in measured} == set(settings.consumed_topics)
         worker_text = scrape(settings.metrics_port)
         assert any(
             name == "streamproc_changelog_bytes_total" and value > 0
