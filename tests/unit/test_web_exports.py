@@ -255,6 +255,7 @@ def test_list_openapi_and_health(tmp_path: Path) -> None:
                 "/api/v1/metrics",
                 "/api/v1/live",
                 "/api/v1/live/stream",
+                "/api/v1/dashboard/directory",
             }
             responses = doc["paths"]["/api/v1/exports/{request_id}"]["get"]["responses"]
             assert {"200", "206", "404", "410", "416"} <= set(responses)
