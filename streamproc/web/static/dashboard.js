@@ -157,8 +157,9 @@ function renderOverall() {
   }
   const live = record.live, today = record.today, agents = live.agents || {};
   const what = key === "all:all" ? t("overall") : key;
+  // value: HTML of num() / duration() / csat() (numbers and fixed strings only)
   const card = (id, label, value, exportType, extra = "") =>
-    `<div class="card" id="card-${id}"${extra}><div class="label">${esc(label)}</div><div class="value">${exportButton(exportType, esc(value), what)}</div></div>`;
+    `<div class="card" id="card-${id}"${extra}><div class="label">${esc(label)}</div><div class="value">${exportButton(exportType, value, what)}</div></div>`;
   const since = live.oldest_new_since;
   $("overall").innerHTML = [
     card("new", t("new"), num(live.new), "conversations_open"),
@@ -179,7 +180,7 @@ function renderOverall() {
 
 function csat(today) {
   if (today.csat_average === null || today.csat_average === undefined) return "–";
-  return `${Number(today.csat_average).toFixed(2)} (${num(today.csat_count)} ${t("csat_count")})`;
+  return `${Number(today.csat_average).toFixed(2)} <small>(${num(today.csat_count)})</small>`;
 }
 
 function renderTeams() {
