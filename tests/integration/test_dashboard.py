@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -110,8 +111,10 @@ def test_dashboard_follows_the_feed_in_a_real_browser(isolated: Settings, tmp_pa
     from selenium.webdriver.support.ui import WebDriverWait
 
     port = free_port()
-    settings = replace(isolated, feed_interval_s=0.2, feed_timezone="UTC", http_port=port)
     now = datetime.now(UTC)
+    # "Today" must hold the last 20 minutes: a zone whose local time is not just past midnight.
+    zone = "UTC" if now.hour >= 1 else "Asia/Kolkata"
+    settings = replace(isolated, feed_interval_s=0.2, feed_timezone=zone, http_port=port)
     start = now - timedelta(minutes=20)
     events = Events(tmp_path)
     directory = [
@@ -158,7 +161,7 @@ def test_dashboard_follows_the_feed_in_a_real_browser(isolated: Settings, tmp_pa
 
         wait_until(page_ready, 30, "streamproc web to serve the dashboard page")
         driver = browser()
-        driver.get(f"http://127.0.0.1:{port}/?lang=en&tz=UTC&warn=300")
+        driver.get(f"http://127.0.0.1:{port}/?lang=en&tz={zone}&warn=300")
         wait = WebDriverWait(driver, 45, poll_frequency=0.2)
 
         def cell(selector: str) -> str:
@@ -222,11 +225,18 @@ def test_dashboard_follows_the_feed_in_a_real_browser(isolated: Settings, tmp_pa
         assert "conv-3" in csv_text and "conv-4" in csv_text and "conv-1" not in csv_text
 
         # Spanish: the interface strings change, the data stays.
-        driver.get(f"http://127.0.0.1:{port}/?lang=es&tz=UTC&team=team-care")
+        driver.get(f"http://127.0.0.1:{port}/?lang=es&tz={zone}&team=team-care")
         wait.until(page_shows(f"{ana} .presence", "Ausente (Lunch)"))
         assert driver.find_element(By.TAG_NAME, "h1").text == "Operaciones de la bandeja"
         assert not driver.find_elements(By.CSS_SELECTOR, sales), "filtered to team-care"
-        driver.get(f"http://127.0.0.1:{port}/?lang=en&tz=UTC&warn=300")
+        # The team's chart: resolved per hour today, from /api/v1/metrics (own SVG code).
+        bars = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#chart rect.bar"))
+        values = {b.get_attribute("data-start"): int(b.get_attribute("data-value")) for b in bars}
+        resolved_at = (now - timedelta(seconds=40)).astimezone(ZoneInfo(zone))
+        resolved_hour = resolved_at.replace(minute=0, second=0, microsecond=0)
+        assert len(values) == 24 and sum(values.values()) == 1, values
+        assert values[resolved_hour.isoformat()] == 1, values
+        driver.get(f"http://127.0.0.1:{port}/?lang=en&tz={zone}&warn=300")
         wait.until(page_shows(f"{ana} .presence", "Away (Lunch)"))
         if os.environ.get("STREAMPROC_DASHBOARD_SCREENSHOT", "1") != "0":
             driver.save_screenshot(str(SCREENSHOT))

@@ -331,7 +331,7 @@ function drawChart(today, lastWeek) {
   let bars = "", line = "", labels = "";
   values.forEach((v, i) => {
     const x = pad + i * step;
-    bars += `<rect class="bar" x="${x + step * 0.15}" y="${y(v)}" width="${step * 0.7}" height="${height - pad - y(v)}"><title>${esc(today[i].start)}: ${v}</title></rect>`;
+    bars += `<rect class="bar" data-start="${esc(today[i].start)}" data-value="${v}" x="${x + step * 0.15}" y="${y(v)}" width="${step * 0.7}" height="${height - pad - y(v)}"><title>${esc(today[i].start)}: ${v}</title></rect>`;
     if (i % 3 === 0) labels += `<text x="${x + step / 2}" y="${height - 10}" text-anchor="middle">${esc(today[i].start.slice(11, 16))}</text>`;
   });
   before.forEach((v, i) => { line += `${i ? "L" : "M"}${pad + i * step + step / 2},${y(v)}`; });
