@@ -23,7 +23,7 @@ install: $(STAMP)
 ## tools: system tools the tests use (docker-compose validates docker-compose.yml without Docker;
 ## sqlite3 is the export benchmark's baseline; openssl makes test certificates; sshd is the
 ## SFTP server of the scheduled-exports test; kcat publishes with librdkafka's defaults;
-## promtool checks the Prometheus exposition)
+## promtool checks the Prometheus exposition; chromium + chromedriver run the dashboard's browser test)
 tools:
 	@command -v docker-compose >/dev/null || { \
 	  echo "installing Debian's docker-compose (for the compose validation test)"; \
@@ -44,6 +44,10 @@ tools:
 	  echo "installing Debian's prometheus (promtool validates the metrics exposition)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	    --no-install-recommends prometheus >/dev/null; }
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  echo "installing Debian's chromium and chromium-driver (the dashboard's browser test)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends chromium chromium-driver >/dev/null; }
 
 ## lint: ruff and mypy, as configured in pyproject.toml
 lint: install

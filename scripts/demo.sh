@@ -19,6 +19,15 @@ echo "== 1. local Kafka broker"
 $sp kafka up
 $sp topics create
 
+# A previous demo's worker, exporter and web service (left running for the dashboard): stop them.
+if [ -f "$demo_dir/pids" ]; then
+  kill -TERM $(cat "$demo_dir/pids") 2>/dev/null || true
+  for pid in $(cat "$demo_dir/pids"); do
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
+  done
+  rm -f "$demo_dir/pids"
+fi
+
 echo "== 2. worker, exporter and web service (logs: $demo_dir/worker.log, exporter.log, web.log)"
 export STREAMPROC_READMODEL_PATH=${STREAMPROC_READMODEL_PATH:-$demo_dir/readmodel.sqlite}
 export STREAMPROC_EXPORT_DIR=${STREAMPROC_EXPORT_DIR:-$demo_dir/exports}
@@ -51,4 +60,11 @@ printf '%-28s %8s\n' file rows
 for file in "$demo_dir"/csv/*.csv; do
   printf '%-28s %8d\n' "$(basename "$file")" "$(( $(wc -l <"$file") - 1 ))"
 done
-echo "(the broker keeps running; stop it with: $sp kafka down)"
+# Leave the worker, exporter and web service running: the dashboard follows the feed.
+trap - EXIT
+echo "$worker_pid $exporter_pid $web_pid" >"$demo_dir/pids"
+dashboard=${STREAMPROC_PUBLIC_URL:-http://127.0.0.1:${STREAMPROC_HTTP_PORT:-8080}}
+echo
+echo "== dashboard: ${dashboard%/}/  (English; ${dashboard%/}/?lang=es in Spanish)"
+echo "(the broker, worker, exporter and web service keep running; stop them with:"
+echo " kill \$(cat $demo_dir/pids); $sp kafka down)"

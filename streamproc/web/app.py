@@ -9,7 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 from aiohttp import web
 
 from streamproc.settings import Settings
-from streamproc.web import exports
+from streamproc.web import dashboard, exports
 from streamproc.web.common import API, SETTINGS, json_errors
 from streamproc.web.openapi import openapi_document
 
@@ -55,6 +55,7 @@ def create_app(settings: Settings, *, follow_live_feed: bool = True) -> web.Appl
     app.router.add_get(f"{API}/health", health)
     app.router.add_get(f"{API}/openapi.json", openapi)
     exports.add_routes(app)
+    dashboard.add_routes(app)
     view = LiveView()
     add_live_routes(app, readmodel=settings.readmodel_file, view=view)
     if follow_live_feed:

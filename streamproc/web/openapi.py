@@ -172,4 +172,8 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
     from streamproc.live.api import openapi_paths
 
     document["paths"].update(openapi_paths())
+    from streamproc.web.dashboard import openapi_directory, openapi_post
+
+    document["paths"]["/api/v1/exports"]["post"] = openapi_post()
+    document["paths"]["/api/v1/dashboard/directory"] = {"get": openapi_directory()}
     return document
