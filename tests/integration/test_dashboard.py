@@ -22,7 +22,10 @@ from tests.harness import ROOT, ExporterProcess, WorkerProcess, run_cli, wait_un
 from tests.integration.test_live_feed import free_port
 
 pytestmark = pytest.mark.integration
-SCREENSHOT = ROOT / "docs" / "dashboard.png"
+SCREENSHOT = Path(
+    # The README's picture: STREAMPROC_DASHBOARD_SCREENSHOT=docs/dashboard.png refreshes it.
+    os.environ.get("STREAMPROC_DASHBOARD_SCREENSHOT") or ROOT / ".data" / "dashboard.png"
+)
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
 
@@ -238,15 +241,14 @@ def test_dashboard_follows_the_feed_in_a_real_browser(isolated: Settings, tmp_pa
         assert values[resolved_hour.isoformat()] == 1, values
         driver.get(f"http://127.0.0.1:{port}/?lang=en&tz={zone}&warn=300")
         wait.until(page_shows(f"{ana} .presence", "Away (Lunch)"))
-        if os.environ.get("STREAMPROC_DASHBOARD_SCREENSHOT", "1") != "0":
-            driver.save_screenshot(str(SCREENSHOT))
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        assert driver.save_screenshot(str(SCREENSHOT)), f"no screenshot at {SCREENSHOT}"
 
-        # 50 teams and 500 agents: one full render (all sections, one innerHTML each) stays
-        # well under a frame budget of a busy second; updates are coalesced per frame.
+        # 50 teams and 500 agents render in full (one innerHTML per section; updates are
+        # coalesced per frame). The time is reported, not asserted (docs/live.md has figures).
         render_ms = driver.execute_script(RENDER_50_TEAMS_500_AGENTS)
         print(f"dashboard render, 50 teams + 500 agents: {render_ms:.1f} ms")
         assert len(driver.find_elements(By.CSS_SELECTOR, "#agents tr[data-agent]")) >= 500
-        assert render_ms < 500, f"a full render took {render_ms:.0f} ms"
     finally:
         if driver is not None:
             driver.quit()
