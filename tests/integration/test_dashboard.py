@@ -8,20 +8,23 @@ import json
 import os
 import shutil
 import urllib.request
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 
 from streamproc.settings import Settings
 from tests.harness import ROOT, ExporterProcess, WorkerProcess, run_cli, wait_until
 from tests.integration.test_live_feed import free_port
 
 pytestmark = pytest.mark.integration
+T = TypeVar("T")
 SCREENSHOT = Path(
     # The README's picture: STREAMPROC_DASHBOARD_SCREENSHOT=docs/dashboard.png refreshes it.
     os.environ.get("STREAMPROC_DASHBOARD_SCREENSHOT") or ROOT / ".data" / "dashboard.png"
@@ -165,11 +168,26 @@ def test_dashboard_follows_the_feed_in_a_real_browser(isolated: Settings, tmp_pa
         wait_until(page_ready, 30, "streamproc web to serve the dashboard page")
         driver = browser()
         driver.get(f"http://127.0.0.1:{port}/?lang=en&tz={zone}&warn=300")
-        wait = WebDriverWait(driver, 45, poll_frequency=0.2)
+        # The page re-renders whole sections (innerHTML): an element found a moment ago
+        # may be gone, so every read is retried until it reads a live element.
+        wait = WebDriverWait(
+            driver, 45, poll_frequency=0.2, ignored_exceptions=(StaleElementReferenceException,)
+        )
+
+        def read(fn: Callable[[], T]) -> T:
+            return wait.until(lambda _d: (fn(),))[0]
 
         def cell(selector: str) -> str:
-            found = driver.find_elements(By.CSS_SELECTOR, selector)
-            return found[0].text.strip() if found else ""
+            def text() -> str:
+                found = driver.find_elements(By.CSS_SELECTOR, selector)
+                return found[0].text.strip() if found else ""
+
+            return read(text)
+
+        def attribute(selector: str, name: str) -> str:
+            return read(
+                lambda: driver.find_element(By.CSS_SELECTOR, selector).get_attribute(name) or ""
+            )
 
         def page_shows(selector: str, text: str) -> Any:
             def check(_driver: Any) -> bool:
@@ -185,12 +203,9 @@ def test_dashboard_follows_the_feed_in_a_real_browser(isolated: Settings, tmp_pa
         wait.until(page_shows(f"{ana} .presence", "Available"))
         assert cell('#team-figures tr[data-team="team-care"] td.resolved') == "0"
         # The oldest waiting time ticks client-side: 12 minutes, past the 5-minute warning.
-        oldest = driver.find_element(By.CSS_SELECTOR, f"{care} .since")
-        assert "warn" in (oldest.get_attribute("class") or "")
-        assert oldest.text.startswith(("11m", "12m", "13m")), oldest.text
-        assert "warn" not in (
-            driver.find_element(By.CSS_SELECTOR, f"{sales} .since").get_attribute("class") or ""
-        )
+        assert "warn" in attribute(f"{care} .since", "class")
+        assert cell(f"{care} .since").startswith(("11m", "12m", "13m")), cell(f"{care} .since")
+        assert "warn" not in attribute(f"{sales} .since", "class")
         # The away status comes from the directory, re-read (at most every 5 s) on changes.
         wait.until(page_shows('#agents tr[data-agent="agent-chloe"] .presence', "Away (Training)"))
 
@@ -218,11 +233,11 @@ def test_dashboard_follows_the_feed_in_a_real_browser(isolated: Settings, tmp_pa
 
         # A figure's export: the page requests it (POST /api/v1/exports, command topic) and
         # links to the file once the exporter wrote it.
-        driver.find_element(By.CSS_SELECTOR, f"{sales} td.new button.fig").click()
-        link = WebDriverWait(driver, 60, poll_frequency=0.5).until(
+        read(lambda: driver.find_element(By.CSS_SELECTOR, f"{sales} td.new button.fig").click())
+        WebDriverWait(driver, 60, poll_frequency=0.5).until(
             lambda d: d.find_elements(By.CSS_SELECTOR, "#exports a"), "the export's link"
-        )[0]
-        href = f"http://127.0.0.1:{port}{urlsplit(link.get_attribute('href')).path}"
+        )
+        href = f"http://127.0.0.1:{port}{urlsplit(attribute('#exports a', 'href')).path}"
         with urllib.request.urlopen(href, timeout=10) as response:
             csv_text = response.read().decode("utf-8-sig")
         assert "conv-3" in csv_text and "conv-4" in csv_text and "conv-1" not in csv_text
@@ -230,11 +245,17 @@ def test_dashboard_follows_the_feed_in_a_real_browser(isolated: Settings, tmp_pa
         # Spanish: the interface strings change, the data stays.
         driver.get(f"http://127.0.0.1:{port}/?lang=es&tz={zone}&team=team-care")
         wait.until(page_shows(f"{ana} .presence", "Ausente (Lunch)"))
-        assert driver.find_element(By.TAG_NAME, "h1").text == "Operaciones de la bandeja"
+        assert cell("h1") == "Operaciones de la bandeja"
         assert not driver.find_elements(By.CSS_SELECTOR, sales), "filtered to team-care"
+
         # The team's chart: resolved per hour today, from /api/v1/metrics (own SVG code).
-        bars = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#chart rect.bar"))
-        values = {b.get_attribute("data-start"): int(b.get_attribute("data-value")) for b in bars}
+        def bar_values() -> dict[str | None, int] | None:
+            bars = driver.find_elements(By.CSS_SELECTOR, "#chart rect.bar")
+            return {
+                b.get_attribute("data-start"): int(b.get_attribute("data-value") or 0) for b in bars
+            } or None
+
+        values = wait.until(lambda _d: bar_values())
         resolved_at = (now - timedelta(seconds=40)).astimezone(ZoneInfo(zone))
         resolved_hour = resolved_at.replace(minute=0, second=0, microsecond=0)
         assert len(values) == 24 and sum(values.values()) == 1, values
