@@ -368,10 +368,14 @@ async def follow_feed(settings: Settings, view: LiveView, stop: asyncio.Event) -
                 batch = await consumer.getmany(timeout_ms=500)
                 for messages in batch.values():
                     for message in messages:
-                        if message.key is None or message.value is None:
+                        if message.key is None:
                             continue
                         try:
-                            view.update(message.key.decode(), orjson.loads(message.value))
+                            key = message.key.decode()
+                            if message.value is None:  # a tombstone: the key's figures are gone
+                                view.records.pop(key, None)
+                            else:
+                                view.update(key, orjson.loads(message.value))
                         except (UnicodeDecodeError, orjson.JSONDecodeError):
                             continue
         except Exception as exc:  # the broker may be restarting: follow again shortly

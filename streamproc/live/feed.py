@@ -17,8 +17,9 @@ from streamproc.settings import Settings
 
 log = logging.getLogger(__name__)
 
-Send = Callable[[str, bytes, bytes], Awaitable[Any]]
-"""``send(topic, key, value)`` (e.g. an AIOKafkaProducer's ``send_and_wait``)."""
+Send = Callable[[str, bytes, bytes | None], Awaitable[Any]]
+"""``send(topic, key, value)`` (e.g. an AIOKafkaProducer's ``send_and_wait``); a ``None``
+value is a tombstone: the key has no figures any more."""
 
 
 class FeedEmitter:
@@ -60,22 +61,29 @@ class FeedEmitter:
             for key, record in figures.records.items()
             if self.sent.get(key) != without_instant(record)
         }
+        # A key whose figures are gone (an agent that turned out to be a virtual agent,
+        # one made inactive, state a late event retracted) gets a tombstone, so the
+        # compacted topic's last record per key is always the current one.
+        gone = [key for key in self.sent if key not in figures.records]
         topic = self.settings.topic_metrics
         await asyncio.gather(
-            *(self.send(topic, key_text(k).encode(), orjson.dumps(r)) for k, r in changed.items())
+            *(self.send(topic, key_text(k).encode(), orjson.dumps(r)) for k, r in changed.items()),
+            *(self.send(topic, key_text(k).encode(), None) for k in gone),
         )
         self.sent.update((key, without_instant(record)) for key, record in changed.items())
+        for key in gone:
+            del self.sent[key]
         self.last_as_of_ms = watermark_ms
         self.read_offsets = offsets
         prom.FEED_EMIT_SECONDS.observe(time.monotonic() - started)
-        prom.FEED_RECORDS.inc(len(changed))
-        return len(changed)
+        prom.FEED_RECORDS.inc(len(changed) + len(gone))
+        return len(changed) + len(gone)
 
 
 def feed_for(settings: Settings, producer: Any) -> FeedEmitter:
     """A feed sending through an AIOKafkaProducer."""
 
-    async def send(topic: str, key: bytes, value: bytes) -> Any:
+    async def send(topic: str, key: bytes, value: bytes | None) -> Any:
         return await producer.send_and_wait(topic, key=key, value=value)
 
     return FeedEmitter(settings, send)

@@ -66,13 +66,15 @@ def samples(text: bytes) -> list[tuple[str, dict[str, str], float]]:
     ]
 
 
-def feed_records(settings: Settings) -> list[tuple[str, dict[str, Any]]]:
+def feed_records(settings: Settings) -> list[tuple[str, dict[str, Any] | None]]:
+    """The feed's records in order; a tombstone (a key whose figures are gone) is None."""
     records = asyncio.run(read_to_end(settings, settings.topic_metrics))
-    return [(r.key.decode(), orjson.loads(r.value)) for r in records]
+    return [(r.key.decode(), None if r.value is None else orjson.loads(r.value)) for r in records]
 
 
-def last_per_key(records: list[tuple[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
-    return dict(records)
+def last_per_key(records: list[tuple[str, dict[str, Any] | None]]) -> dict[str, dict[str, Any]]:
+    """The live keys' last records (a key whose last record is a tombstone is gone)."""
+    return {k: v for k, v in dict(records).items() if v is not None}
 
 
 def expected_feed(lines: list[bytes], tz: str, path: Path) -> tuple[int, dict[str, Any]]:
@@ -105,7 +107,11 @@ def wait_for_exact_feed(
     try:
         return wait_until(exact, timeout_s, "the feed's last records to equal the figures")
     except AssertionError as exc:
-        raise AssertionError(f"{exc}; differing keys: {differing[:10]}") from None
+        last = last_per_key(feed_records(settings))
+        shown = {k: (last.get(k), expected.get(k)) for k in differing[:3]}
+        raise AssertionError(
+            f"{exc}; differing keys: {differing[:10]}; (feed, expected): {shown}"
+        ) from None
 
 
 def assert_all_equals_the_oracle(

@@ -123,3 +123,22 @@ def test_an_unmoved_read_model_is_not_recomputed_and_a_failed_send_resends_all(
     feed.next_run = 0.0
     asyncio.run(emit_after_refresh(feed, model))
     assert len(sent) == 9
+
+
+def test_a_key_whose_figures_are_gone_gets_a_tombstone(tmp_path: Path) -> None:
+    sent: list[tuple[bytes, bytes | None]] = []
+
+    async def send(topic: str, key: bytes, value: bytes | None) -> None:
+        sent.append((key, value))
+
+    feed = FeedEmitter(replace(Settings(), feed_interval_s=3600.0), send)
+    stores, _ = ingest(live_day_log().lines)
+    model = load_model(stores, tmp_path / "rm.sqlite")
+    asyncio.run(feed.after_refresh(model))
+    phantom = ("agent", "agent-that-was-a-virtual-agent")
+    feed.sent[phantom] = {"scope": "agent", "id": phantom[1]}  # sent earlier, gone now
+    sent.clear()
+    feed.next_run, feed.read_offsets = 0.0, None
+    assert asyncio.run(feed.after_refresh(model)) == 1
+    assert sent == [(b"agent:agent-that-was-a-virtual-agent", None)]
+    assert phantom not in feed.sent
