@@ -9,18 +9,10 @@ from typing import Any
 
 import click
 
+from exporter.cli import CONTEXT, _settings
 from exporter.scheduler import fold_progress, progress_key, read_schedule_file
 from exporter.schedules import Schedule, ScheduleError
-from streamproc.settings import Settings, SettingsError
-
-CONTEXT = {"help_option_names": ["-h", "--help"], "show_default": True, "max_content_width": 100}
-
-
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except SettingsError as exc:
-        raise click.UsageError(str(exc)) from None
+from streamproc.settings import Settings
 
 
 def _load(file: Path | None, settings: Settings) -> list[Schedule]:
