@@ -20,7 +20,13 @@ import pytest
 
 from exporter.request import parse_request
 from streamproc.changelog import read_to_end
-from streamproc.live.figures import compute, day_bounds_ms, json_number, local_day
+from streamproc.live.figures import (
+    compute,
+    day_bounds_ms,
+    json_number,
+    local_day,
+    without_instant,
+)
 from streamproc.oracle import first_response_time_ms, fold, load_events, oracle_rows
 from streamproc.settings import Settings
 from tests.harness import ExporterProcess, WorkerProcess, run_cli, wait_until
@@ -93,14 +99,25 @@ def wait_for_exact_feed(
     settings: Settings, expected: dict[str, Any], alive: Callable[[], None], timeout_s: float
 ) -> dict[str, dict[str, Any]]:
     """Wait until the feed's last record of every key equals ``expected`` (and no other
-    key has a record); on timeout, name the keys that differ."""
+    key has a record); on timeout, name the keys that differ.
+
+    A key is sent only when its figures change, so its last record's ``as_of`` is the
+    instant of that change (docs/live.md): the figures must equal the expected ones, and
+    the ``as_of`` must be at or before the expected instant, on the same day."""
     differing: list[str] = []
+
+    def same(feed: dict[str, Any] | None, want: dict[str, Any] | None) -> bool:
+        if feed is None or want is None:
+            return feed is want
+        return without_instant(feed) == without_instant(want) and (
+            datetime.fromisoformat(feed["as_of"]) <= datetime.fromisoformat(want["as_of"])
+        )
 
     def exact() -> dict[str, dict[str, Any]] | None:
         alive()
         last = last_per_key(feed_records(settings))
         differing[:] = sorted(
-            k for k in set(last) | set(expected) if last.get(k) != expected.get(k)
+            k for k in set(last) | set(expected) if not same(last.get(k), expected.get(k))
         )
         return last if not differing else None
 
