@@ -117,14 +117,32 @@ _VIRTUAL_AGENT: Final = {
     "tagged_messages": _distinct("tagged_messages"),
 }
 _LABEL: Final = {"applications": _sum("applications")}
-METRICS: Final = {
+_RESOLUTIONS: Final = (
+    "SELECT r.t, {weight} FROM resolutions r"
+    " LEFT JOIN conversations c ON c.conversation_id = r.conversation_id"
+    " WHERE r.t >= :lo AND r.t < :hi AND (:channel IS NULL OR c.channel_id = :channel)"
+)
+_FACTS: Final = {
+    "received": "SELECT created_t, 1 FROM conversations WHERE created_t >= :lo"
+    " AND created_t < :hi AND (:channel IS NULL OR channel_id = :channel)",
+    "resolved": _RESOLUTIONS.format(weight="1"),
+    "resolved_with_reply": _RESOLUTIONS.format(weight="r.with_reply"),
+}
+"""Whole-inbox / per-channel metrics: ``(event time, weight)`` rows of the read model's
+facts, summed per interval (the live feed's ``received`` / ``resolved`` /
+``resolved_with_reply`` of the all and channel scopes, per interval)."""
+METRICS: Final[dict[str, dict[str, Any]]] = {
     "agent": _AGENT,
     "team": _TEAM,
     "virtual_agent": _VIRTUAL_AGENT,
     "topic": _LABEL,
     "tag": _LABEL,
+    "all": _FACTS,
+    "channel": _FACTS,
 }
-"""Metrics per scope of /api/v1/metrics (docs/live.md), computed from the buckets."""
+"""Metrics per scope of /api/v1/metrics (docs/live.md): computed from the buckets, but
+the all and channel scopes' (from the conversations and resolutions facts)."""
+ALL_ID: Final = "all"
 _DIMENSION: Final = {"agent": "agent", "team": "team", "virtual_agent": "va", "topic": "topic",
                      "tag": "tag"}  # fmt: skip
 
@@ -210,9 +228,11 @@ def parse_metrics_query(params: Any) -> MetricsQuery:
             f"'metric' must be one of {', '.join(METRICS[scope])} for scope {scope};"
             f" got {_show(metric)}"
         )
-    entity = params.get("id")
+    entity = params.get("id", ALL_ID if scope == "all" else None)
     if not entity or len(entity) > 256:
-        raise ApiError("'id' is required: the agent/team/virtual agent/topic/tag id")
+        raise ApiError("'id' is required: the agent/team/virtual agent/topic/tag/channel id")
+    if scope == "all" and entity != ALL_ID:
+        raise ApiError(f"'id' of scope all is 'all' (or leave it out); got {_show(entity)}")
     interval = params.get("interval", "DAY")
     if interval not in INTERVALS:
         raise ApiError(f"'interval' must be one of {', '.join(INTERVALS)}; got {_show(interval)}")
@@ -254,6 +274,8 @@ def _owner(entity_text: str) -> str:
 def query_metrics(conn: sqlite3.Connection, q: MetricsQuery) -> dict[str, Any]:
     """The metric per interval of the query, from the read model's 15-minute buckets."""
     starts = interval_starts(q.start_ms, q.end_ms, q.tz, q.interval)
+    if q.scope in ("all", "channel"):
+        return _fact_metric(conn, q, starts)
     dimension = _DIMENSION[q.scope]
     if q.scope == "agent":
         where, params = "entity = ?", [keys.entity(q.entity)]
@@ -289,6 +311,22 @@ def query_metrics(conn: sqlite3.Connection, q: MetricsQuery) -> dict[str, Any]:
         per_interval[index].append(item)
         everything.append(item)
     compute = METRICS[q.scope][q.metric]
+    values = [compute(per_interval.get(i, [])) for i in range(len(starts))]
+    return _body(q, starts, compute(everything), values)
+
+
+def _fact_metric(conn: sqlite3.Connection, q: MetricsQuery, starts: list[int]) -> dict[str, Any]:
+    """A whole-inbox or per-channel count per interval, from the read model's facts."""
+    channel = q.entity if q.scope == "channel" else None
+    values = [0] * len(starts)
+    for t, weight in conn.execute(
+        _FACTS[q.metric], {"lo": q.start_ms, "hi": q.end_ms, "channel": channel}
+    ):
+        values[bisect.bisect_right(starts, t) - 1] += int(weight or 0)
+    return _body(q, starts, sum(values), values)
+
+
+def _body(q: MetricsQuery, starts: list[int], total: Any, values: list[Any]) -> dict[str, Any]:
     ends = [*starts[1:], q.end_ms]
     return {
         "metric": q.metric,
@@ -298,14 +336,10 @@ def query_metrics(conn: sqlite3.Connection, q: MetricsQuery) -> dict[str, Any]:
         "interval": q.interval,
         "from": _local(starts[0], q.tz),
         "to": _local(q.end_ms, q.tz),
-        "total": _json(compute(everything)),
+        "total": _json(total),
         "intervals": [
-            {
-                "start": _local(s, q.tz),
-                "end": _local(e, q.tz),
-                "value": _json(compute(per_interval.get(i, []))),
-            }
-            for i, (s, e) in enumerate(zip(starts, ends, strict=True))
+            {"start": _local(s, q.tz), "end": _local(e, q.tz), "value": _json(v)}
+            for s, e, v in zip(starts, ends, values, strict=True)
         ],
     }
 
@@ -508,12 +542,13 @@ def openapi_paths() -> dict[str, Any]:
     all_metrics = sorted({m for metrics in METRICS.values() for m in metrics})
     return {
         "/api/v1/metrics": {"get": {
-            "summary": "A metric per interval, from the 15-minute aggregates",
+            "summary": "A metric per interval, from the 15-minute aggregates (all/channel:"
+            " from the conversation facts)",
             "parameters": [
                 _param("metric", "metric name (per scope: docs/live.md)", required=True,
                        enum=all_metrics),
                 _param("scope", "entity kind", required=True, enum=METRICS),
-                _param("id", "entity id", required=True),
+                _param("id", "entity id (scope all: 'all', may be left out)"),
                 _param("from", "YYYY-MM-DD (local day) or RFC 3339 on a quarter hour",
                        required=True),
                 _param("to", "YYYY-MM-DD (inclusive) or RFC 3339 (exclusive)", required=True),

@@ -65,6 +65,7 @@ class _Live:
 @dataclass
 class _Today:
     received: set[str] = field(default_factory=set)
+    replies: int = 0
     resolved: int = 0
     resolved_with_reply: int = 0
     first_response_ms: list[int] = field(default_factory=list)
@@ -78,6 +79,7 @@ _HAS_QUEUE = {"all", "team", "channel", "agent"}
 _HAS_NEW = {"all", "team", "channel"}
 _HAS_AGENTS = {"all", "team", "agent"}
 _HAS_RECEIVED = {"all", "channel", "virtual_agent"}
+_HAS_REPLIES = {"team", "agent"}
 _HAS_CONVERSATION_FIGURES = {"all", "team", "agent", "channel"}
 
 
@@ -180,6 +182,7 @@ def compute(conn: sqlite3.Connection, as_of_ms: int, tz_name: str) -> LiveFigure
             if scope == "agent" and owner in virtual_agents:
                 continue
             t = today[(scope, owner)]
+            t.replies = totals.replies
             t.resolved = totals.resolves_with_reply + totals.resolves_without_reply
             t.resolved_with_reply = totals.resolves_with_reply
             t.handle_ms = totals.handle_ms
@@ -304,6 +307,7 @@ def _record(
         },
         "today": {
             "received": len(today.received) if scope in _HAS_RECEIVED else None,
+            "replies": today.replies if scope in _HAS_REPLIES else None,
             "resolved": today.resolved,
             "resolved_with_reply": today.resolved_with_reply,
             "avg_first_response_ms": json_number(

@@ -215,6 +215,11 @@ def test_dashboard_follows_the_feed_in_a_real_browser(isolated: Settings, tmp_pa
             presence("agent-ana", now - timedelta(seconds=30), "AWAY", "Lunch"),
             {"type": "conversation.locked", "occurred_at": stamp(now - timedelta(minutes=2)),
              "conversation_id": "conv-1", "agent_id": "agent-ana", "team_id": "team-care"},
+            {"type": "message.created", "occurred_at": stamp(now - timedelta(seconds=50)),
+             "message_id": "msg-ana-1", "conversation_id": "conv-1", "direction": "OUTBOUND",
+             "sender": agent_ana, "team_id": "team-care", "message_type": "DIRECT_MESSAGE",
+             "origin": "INBOX", "outbound_type": "REPLY", "system_user_type": None,
+             "content": "Hola, ¿en qué puedo ayudarle?", "post_url": None},
             status("conv-1", now - timedelta(seconds=40), "RESOLVED", agent_ana, "team-care",
                    resolve_reason=None, resolve_comment=None, resolve_trigger="HUMAN_AGENT"),
             *new_conversation("conv-4", now - timedelta(seconds=20), "team-sales"),
@@ -226,6 +231,8 @@ def test_dashboard_follows_the_feed_in_a_real_browser(isolated: Settings, tmp_pa
         wait.until(page_shows(f"{ana} .presence", "Away (Lunch)"), "Ana away (Lunch)")
         wait.until(page_shows('#team-figures tr[data-team="team-care"] td.resolved', "1"))
         wait.until(page_shows(f"{ana} td.resolved", "1"), "Ana resolved 1 today")
+        wait.until(page_shows(f"{ana} td.replies", "1"), "Ana replied once today")
+        assert cell('#agents tr[data-agent="agent-ben"] td.replies') == "0"
         wait.until(page_shows("#card-resolved .value", "1"), "overall resolved 1 today")
         # conv-2 is now the oldest waiting of Care: 3 minutes, under the warning.
         wait.until(lambda _d: not cell(f"{care} .since").startswith(("11m", "12m", "13m")))
@@ -248,20 +255,33 @@ def test_dashboard_follows_the_feed_in_a_real_browser(isolated: Settings, tmp_pa
         assert cell("h1") == "Operaciones de la bandeja"
         assert not driver.find_elements(By.CSS_SELECTOR, sales), "filtered to team-care"
 
-        # The team's chart: resolved per hour today, from /api/v1/metrics (own SVG code).
-        def bar_values() -> dict[str | None, int] | None:
-            bars = driver.find_elements(By.CSS_SELECTOR, "#chart rect.bar")
+        # The charts, from /api/v1/metrics (own SVG code): a team's has resolved per hour
+        # (conversations are received by the inbox, not a team); the whole inbox's has
+        # received and resolved per hour.
+        def bar_values(metric: str) -> dict[str | None, int] | None:
+            bars = driver.find_elements(By.CSS_SELECTOR, f'#chart rect.bar[data-metric="{metric}"]')
             return {
                 b.get_attribute("data-start"): int(b.get_attribute("data-value") or 0) for b in bars
             } or None
 
-        values = wait.until(lambda _d: bar_values())
-        resolved_at = (now - timedelta(seconds=40)).astimezone(ZoneInfo(zone))
-        resolved_hour = resolved_at.replace(minute=0, second=0, microsecond=0)
+        def hour_of(moment: datetime) -> str:
+            local = moment.astimezone(ZoneInfo(zone))
+            return local.replace(minute=0, second=0, microsecond=0).isoformat()
+
+        values = wait.until(lambda _d: bar_values("resolved"))
         assert len(values) == 24 and sum(values.values()) == 1, values
-        assert values[resolved_hour.isoformat()] == 1, values
+        assert values[hour_of(now - timedelta(seconds=40))] == 1, values
+        assert not driver.find_elements(By.CSS_SELECTOR, '#chart rect[data-metric="received"]')
         driver.get(f"http://127.0.0.1:{port}/?lang=en&tz={zone}&warn=300")
         wait.until(page_shows(f"{ana} .presence", "Away (Lunch)"))
+        received = wait.until(lambda _d: bar_values("received"))
+        created = [now - timedelta(minutes=m) for m in (12, 3, 1)] + [now - timedelta(seconds=20)]
+        expected_received: dict[str, int] = {}
+        for moment in created:
+            expected_received[hour_of(moment)] = expected_received.get(hour_of(moment), 0) + 1
+        assert {k: v for k, v in received.items() if v} == expected_received, received
+        assert sum(wait.until(lambda _d: bar_values("resolved")).values()) == 1
+        assert len(driver.find_elements(By.CSS_SELECTOR, "#chart path.last-week")) == 2
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         assert driver.save_screenshot(str(SCREENSHOT)), f"no screenshot at {SCREENSHOT}"
 

@@ -248,3 +248,41 @@ def test_a_missing_read_model_is_a_503(tmp_path: Path) -> None:
     status, body = get(tmp_path / "absent.sqlite", "/api/v1/metrics", scope="team", id="t1",
                        metric="replies", **{"from": "2026-11-02", "to": "2026-11-02"})  # fmt: skip
     assert status == 503 and body["error"]["code"] == "unavailable"
+
+
+@pytest.mark.parametrize(
+    ("name", "field"),
+    [("received", "received"), ("resolved", "resolved"),
+     ("resolved_with_reply", "resolved_with_reply")],
+)  # fmt: skip
+def test_all_and_channel_hours_add_up_to_the_feed_figures(
+    model_path: Path, name: str, field: str
+) -> None:
+    model = ReadModel(model_path, 7_200_000)
+    records = compute(model.conn, AS_OF, "UTC").records
+    model.close()
+    keys = [k for k in records if k[0] in ("all", "channel")]
+    assert ("all", "all") in keys and len(keys) > 1
+    for scope, entity in keys:
+        body = metric(
+            model_path,
+            scope,
+            entity,
+            name,
+            interval="HOUR",
+            **{"from": "2026-11-02T00:00:00Z", "to": "2026-11-02T10:00:00Z"},
+        )
+        values = [i["value"] for i in body["intervals"]]
+        assert len(values) == 10  # 00:00 .. 10:00 (the feed's day up to its as_of)
+        assert sum(values) == body["total"] == records[(scope, entity)]["today"][field]
+    # The per-channel counts split the whole inbox's (every conversation has a channel here).
+    channels = sum(metric(model_path, s, e, name)["total"] for s, e in keys if s == "channel")
+    assert channels == metric(model_path, "all", "all", name)["total"]
+
+
+def test_scope_all_needs_no_id_and_takes_only_all(model_path: Path) -> None:
+    params = {"scope": "all", "metric": "received", "from": "2026-11-02", "to": "2026-11-02"}
+    status, body = get(model_path, "/api/v1/metrics", **params)
+    assert status == 200 and body["id"] == "all" and body["total"] > 0
+    status, body = get(model_path, "/api/v1/metrics", **params, id="t1")
+    assert status == 400 and "'id' of scope all is 'all'" in body["error"]["message"]

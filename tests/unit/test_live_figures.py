@@ -39,6 +39,7 @@ CASES = [
     (AS_OF, "UTC", "all", "all", "live.agents", {"available": 1, "away": 1, "offline": 1}),
     (AS_OF, "UTC", "all", "all", "today.received", 4),
     (AS_OF, "UTC", "all", "all", "today.resolved", 2),
+    (AS_OF, "UTC", "all", "all", "today.replies", None),
     (AS_OF, "UTC", "all", "all", "today.resolved_with_reply", 1),
     (AS_OF, "UTC", "all", "all", "today.avg_first_response_ms", 100_000),
     (AS_OF, "UTC", "all", "all", "today.avg_handle_ms", 240_000),
@@ -51,6 +52,8 @@ CASES = [
     (AS_OF, "UTC", "team", "t1", "live.agents", {"available": 1, "away": 0, "offline": 1}),
     (AS_OF, "UTC", "team", "t1", "today.received", None),
     (AS_OF, "UTC", "team", "t1", "today.resolved", 1),
+    (AS_OF, "UTC", "team", "t1", "today.replies", 2),
+    (AS_OF, "UTC", "agent", "a2", "today.replies", 1),
     (AS_OF, "UTC", "team", "t1", "today.avg_first_response_ms", 90_000),
     (AS_OF, "UTC", "team", "t1", "today.avg_handle_ms", 240_000),
     (AS_OF, "UTC", "team", "t1", "today.csat_count", 1),
@@ -150,6 +153,7 @@ def test_team_and_agent_figures_equal_the_exports(model: ReadModel) -> None:
         today = records[("team", row["team_id"])]["today"]
         assert today["resolved"] == row["resolves_with_reply"] + row["resolves_without_reply"]
         assert today["resolved_with_reply"] == row["resolves_with_reply"]
+        assert today["replies"] == row["replies"]
         assert today["avg_first_response_ms"] == json_number(row["average_first_response_time"])
         assert today["avg_handle_ms"] == json_number(row["average_handle_time"])
         assert today["csat_count"] == sum(row[f"csat_with_score_{k}"] for k in range(1, 6))
@@ -157,4 +161,5 @@ def test_team_and_agent_figures_equal_the_exports(model: ReadModel) -> None:
         today = records[("agent", row["user_id"])]["today"]
         assert today["resolved"] == row["resolves_with_reply"] + row["resolves_without_reply"]
         assert today["avg_handle_ms"] == json_number(row["avg_handle_time_s"])
+        assert today["replies"] == row["replies"]
     assert to_ms(datetime(2026, 11, 2, 10, tzinfo=UTC)) == AS_OF

@@ -13,9 +13,9 @@ const STRINGS = {
     csat: "CSAT", export: "Export", agents: "Agents", agent: "Agent", presence: "Presence",
     available: "Available", away: "Away", offline: "Offline", connecting: "connecting…",
     live: "live", reconnecting: "reconnecting…", as_of: "as of", day: "today is",
-    chart_title: "Resolved per hour today", chart_pick_team: "Choose a team to see its hourly chart.",
+    chart_title: "Received and resolved per hour today", replies: "Replies",
     chart_today: "today", chart_last_week: "same hour last week",
-    chart_no_received: "Received per hour is not among the 15-minute aggregates (/api/v1/metrics has no per-team 'received'); the chart shows resolved.",
+    chart_team_note: "Conversations are received by the inbox and its channels, not by a team: a team's chart shows what it resolved.",
     chart_unavailable: "The hourly figures are not available yet.",
     export_preparing: "preparing", export_ready: "download", export_failed: "not ready after 2 minutes; see the exporter's log",
     export_title: "CSV export of these rows", no_rows: "Nothing to show yet.",
@@ -31,9 +31,9 @@ const STRINGS = {
     csat: "CSAT", export: "Exportar", agents: "Agentes", agent: "Agente", presence: "Presencia",
     available: "Disponible", away: "Ausente", offline: "Desconectado", connecting: "conectando…",
     live: "en directo", reconnecting: "reconectando…", as_of: "a las", day: "hoy es",
-    chart_title: "Resueltas por hora hoy", chart_pick_team: "Elija un equipo para ver su gráfico por horas.",
+    chart_title: "Recibidas y resueltas por hora hoy", replies: "Respuestas",
     chart_today: "hoy", chart_last_week: "misma hora la semana pasada",
-    chart_no_received: "Las recibidas por hora no están entre los agregados de 15 minutos (/api/v1/metrics no tiene 'received' por equipo); el gráfico muestra las resueltas.",
+    chart_team_note: "Las conversaciones las recibe la bandeja y sus canales, no un equipo: el gráfico de un equipo muestra lo que resolvió.",
     chart_unavailable: "Las cifras por hora aún no están disponibles.",
     export_preparing: "preparando", export_ready: "descargar", export_failed: "no está lista tras 2 minutos; vea el registro del exportador",
     export_title: "Exportación CSV de estas filas", no_rows: "Aún no hay nada que mostrar.",
@@ -229,11 +229,12 @@ function renderAgents() {
     html += `<tr data-agent="${esc(r.id)}"><th>${esc(label)}</th><td class="text">${esc(info.team_id ? name("teams", info.team_id) : "–")}</td>` +
       `<td class="presence"><span class="pill ${presence}" data-presence="${presence}">${esc(t(presence))}</span>${away}</td>` +
       `<td class="handling">${num(r.live.locked)}</td><td class="pending">${num(r.live.pending)}</td>` +
+      `<td class="replies">${exportButton("agent_metrics", num(r.today.replies), label)}</td>` +
       `<td class="resolved">${exportButton("agent_metrics", num(r.today.resolved), label)}</td>` +
       `<td class="resolved-with-reply">${exportButton("agent_metrics", num(r.today.resolved_with_reply), label)}</td>` +
       `<td>${exportButton("agent_presence", "CSV", label)}</td></tr>`;
   }
-  $("agents").innerHTML = html || `<tr><td colspan="8" class="empty">${esc(t("no_rows"))}</td></tr>`;
+  $("agents").innerHTML = html || `<tr><td colspan="9" class="empty">${esc(t("no_rows"))}</td></tr>`;
 }
 
 function renderFilters() {
@@ -294,53 +295,67 @@ function applyStrings() {
   document.title = t("title");
 }
 
-// -- the chart: resolved per hour today and the same hour last week (own SVG code) -------
+// -- the chart: received and resolved per hour today, and the same hours last week ------
 
 function localDay(iso, tz) {
   // YYYY-MM-DD of an instant in a time zone (en-CA formats dates that way)
   return new Intl.DateTimeFormat("en-CA", { timeZone: tz, year: "numeric", month: "2-digit", day: "2-digit" }).format(new Date(iso));
 }
 
+function chartScope() {
+  // A team's chart has no "received": conversations arrive in the inbox (or a channel),
+  // not in a team, so the feed and /api/v1/metrics define it for all and channel only.
+  if (state.team) return { scope: "team", id: state.team, series: ["resolved"] };
+  if (state.channel) return { scope: "channel", id: state.channel, series: ["received", "resolved"] };
+  return { scope: "all", id: "all", series: ["received", "resolved"] };
+}
+
 function maybeRefreshChart(force = false) {
   const all = state.records.get("all:all");
-  const key = `${state.team}|${state.tz}|${all ? localDay(all.as_of, state.tz) : ""}`;
+  if (!all) return;
+  const c = chartScope();
+  const day = localDay(all.as_of, state.tz);
+  const key = `${c.scope}|${c.id}|${state.tz}|${day}`;
   if (!force && key === state.chartKey && Date.now() - state.lastChartFetch < 60000) return;
   state.chartKey = key;
   state.lastChartFetch = Date.now();
-  if (!state.team) {
-    $("chart").innerHTML = `<p class="empty">${esc(t("chart_pick_team"))}</p>`;
-    return;
-  }
-  if (!all) return;
-  const day = localDay(all.as_of, state.tz);
   const week = new Date(Date.parse(`${day}T12:00:00Z`) - 7 * 86400000).toISOString().slice(0, 10);
-  const url = (d) => `/api/v1/metrics?metric=resolved&scope=team&id=${encodeURIComponent(state.team)}&from=${d}&to=${d}&timezone=${encodeURIComponent(state.tz)}&interval=HOUR`;
-  Promise.all([fetch(url(day)), fetch(url(week))])
-    .then(async ([a, b]) => {
-      if (!a.ok || !b.ok) throw new Error("unavailable");
-      drawChart((await a.json()).intervals, (await b.json()).intervals);
+  const url = (metric, d) => `/api/v1/metrics?metric=${metric}&scope=${c.scope}&id=${encodeURIComponent(c.id)}&from=${d}&to=${d}&timezone=${encodeURIComponent(state.tz)}&interval=HOUR`;
+  const read = (u) => fetch(u).then((r) => { if (!r.ok) throw new Error("unavailable"); return r.json(); });
+  Promise.all(c.series.flatMap((m) => [read(url(m, day)), read(url(m, week))]))
+    .then((bodies) => {
+      if (key !== state.chartKey) return; // a newer selection is on its way
+      drawChart(c.series.map((metric, i) => ({ metric, today: bodies[2 * i].intervals, lastWeek: bodies[2 * i + 1].intervals })), c.scope);
     })
     .catch(() => { $("chart").innerHTML = `<p class="empty">${esc(t("chart_unavailable"))}</p>`; });
 }
 
-function drawChart(today, lastWeek) {
-  const width = 760, height = 200, pad = 28, n = Math.max(today.length, 1);
-  const values = today.map((i) => i.value || 0), before = lastWeek.map((i) => i.value || 0);
-  const top = Math.max(1, ...values, ...before);
-  const step = (width - pad * 2) / n, y = (v) => height - pad - (v / top) * (height - pad * 2);
-  let bars = "", line = "", labels = "";
-  values.forEach((v, i) => {
-    const x = pad + i * step;
-    bars += `<rect class="bar" data-start="${esc(today[i].start)}" data-value="${v}" x="${x + step * 0.15}" y="${y(v)}" width="${step * 0.7}" height="${height - pad - y(v)}"><title>${esc(today[i].start)}: ${v}</title></rect>`;
-    if (i % 3 === 0) labels += `<text x="${x + step / 2}" y="${height - 10}" text-anchor="middle">${esc(today[i].start.slice(11, 16))}</text>`;
+function drawChart(series, scope) {
+  const width = 760, height = 200, pad = 28, n = Math.max(series[0].today.length, 1);
+  const value = (i) => i.value || 0;
+  const top = Math.max(1, ...series.flatMap((s) => [...s.today.map(value), ...s.lastWeek.map(value)]));
+  const step = (width - pad * 2) / n, slot = (step * 0.8) / series.length;
+  const y = (v) => height - pad - (v / top) * (height - pad * 2);
+  let bars = "", lines = "", labels = "", legend = "";
+  series.forEach((s, k) => {
+    s.today.forEach((interval, i) => {
+      const v = value(interval), x = pad + i * step + step * 0.1 + k * slot;
+      bars += `<rect class="bar ${s.metric}" data-metric="${s.metric}" data-start="${esc(interval.start)}" data-value="${v}" x="${x}" y="${y(v)}" width="${slot}" height="${height - pad - y(v)}"><title>${esc(t(s.metric))} ${esc(interval.start)}: ${v}</title></rect>`;
+    });
+    const d = s.lastWeek.map((interval, i) => `${i ? "L" : "M"}${pad + i * step + step / 2},${y(value(interval))}`).join("");
+    lines += `<path class="last-week ${s.metric}" data-metric="${s.metric}" d="${d}"/>`;
+    legend += `<span class="key bar ${s.metric}"></span>${esc(t(s.metric))} · ${esc(t("chart_today"))} ` +
+      `<span class="key last-week ${s.metric}"></span>${esc(t(s.metric))} · ${esc(t("chart_last_week"))} `;
   });
-  before.forEach((v, i) => { line += `${i ? "L" : "M"}${pad + i * step + step / 2},${y(v)}`; });
+  series[0].today.forEach((interval, i) => {
+    if (i % 3 === 0) labels += `<text x="${pad + i * step + step / 2}" y="${height - 10}" text-anchor="middle">${esc(interval.start.slice(11, 16))}</text>`;
+  });
   $("chart").innerHTML =
     `<svg viewBox="0 0 ${width} ${height}" role="img" aria-label="${esc(t("chart_title"))}">` +
     `<line class="axis" x1="${pad}" y1="${height - pad}" x2="${width - pad}" y2="${height - pad}"/>` +
-    `<text x="${pad}" y="14">${num(top)}</text>${bars}<path class="last-week" d="${line}"/>${labels}</svg>` +
-    `<p class="legend"><span class="key bar"></span>${esc(t("chart_today"))} <span class="key last-week"></span>${esc(t("chart_last_week"))}</p>` +
-    `<p class="note">${esc(t("chart_no_received"))}</p>`;
+    `<text x="${pad}" y="14">${num(top)}</text>${bars}${lines}${labels}</svg>` +
+    `<p class="legend">${legend}</p>` +
+    (scope === "team" ? `<p class="note">${esc(t("chart_team_note"))}</p>` : "");
 }
 
 // -- data: the directory (names) and the live stream --------------------------------------
