@@ -100,6 +100,7 @@ _AGENT: Final[dict[str, Callable[[list[Contribution]], Any]]] = {
     **{f"csat_with_score_{k}": _sum(f"csat_{k}") for k in range(1, 6)},
 }
 _TEAM: Final = {
+    "received": None,  # from the status-change facts (_team_received), not the buckets
     **_AGENT,
     "outbound": _sum("outbound"),
     "first_responses": _sum("first_responses"),
@@ -276,6 +277,8 @@ def query_metrics(conn: sqlite3.Connection, q: MetricsQuery) -> dict[str, Any]:
     starts = interval_starts(q.start_ms, q.end_ms, q.tz, q.interval)
     if q.scope in ("all", "channel"):
         return _fact_metric(conn, q, starts)
+    if q.scope == "team" and q.metric == "received":
+        return _team_received(conn, q, starts)
     dimension = _DIMENSION[q.scope]
     if q.scope == "agent":
         where, params = "entity = ?", [keys.entity(q.entity)]
@@ -324,6 +327,26 @@ def _fact_metric(conn: sqlite3.Connection, q: MetricsQuery, starts: list[int]) -
     ):
         values[bisect.bisect_right(starts, t) - 1] += int(weight or 0)
     return _body(q, starts, sum(values), values)
+
+
+def _team_received(
+    conn: sqlite3.Connection, q: MetricsQuery, starts: list[int]
+) -> dict[str, Any]:
+    """Distinct conversations that entered the team's queue (a NEW status change whose
+    team_id, else AGENT actor's primary team, is the team) per interval and in the range."""
+    primary = _primary_teams(conn)
+    per_interval: list[set[str]] = [set() for _ in starts]
+    everything: set[str] = set()
+    for c, t, actor_kind, actor, team in conn.execute(
+        "SELECT conversation_id, t, actor_kind, actor_id, team_id FROM status_changes"
+        " WHERE status = 'NEW' AND t >= ? AND t < ?",
+        (q.start_ms, q.end_ms),
+    ):
+        owner = team if team is not None else primary.get(actor) if actor_kind == "AGENT" else None
+        if owner == q.entity:
+            per_interval[bisect.bisect_right(starts, t) - 1].add(c)
+            everything.add(c)
+    return _body(q, starts, len(everything), [len(s) for s in per_interval])
 
 
 def _body(q: MetricsQuery, starts: list[int], total: Any, values: list[Any]) -> dict[str, Any]:

@@ -78,7 +78,7 @@ class _Today:
 _HAS_QUEUE = {"all", "team", "channel", "agent"}
 _HAS_NEW = {"all", "team", "channel"}
 _HAS_AGENTS = {"all", "team", "agent"}
-_HAS_RECEIVED = {"all", "channel", "virtual_agent"}
+_HAS_RECEIVED = {"all", "channel", "team", "virtual_agent"}
 _HAS_REPLIES = {"team", "agent"}
 _HAS_CONVERSATION_FIGURES = {"all", "team", "agent", "channel"}
 
@@ -123,6 +123,17 @@ def compute(conn: sqlite3.Connection, as_of_ms: int, tz_name: str) -> LiveFigure
     ):
         for key in conversation_keys(c):
             today[key].received.add(c)
+    # A team receives a conversation when it enters the team's queue (a NEW status change
+    # whose team_id, else AGENT actor's primary team, is the team): routed, transferred,
+    # reopened or handed over by a virtual agent.
+    for c, actor_kind, actor, team in conn.execute(
+        "SELECT conversation_id, actor_kind, actor_id, team_id FROM status_changes"
+        " WHERE status = 'NEW' AND t >= ? AND t < ?",
+        (lo, hi),
+    ):
+        owner_team = d.team_of(actor if actor_kind == "AGENT" else None, team)
+        if owner_team is not None:
+            today[("team", owner_team)].received.add(c)
     for c, with_reply, actor_kind, actor in conn.execute(
         "SELECT conversation_id, with_reply, actor_kind, actor_id FROM resolutions"
         " WHERE t >= ? AND t < ?",

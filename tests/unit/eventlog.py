@@ -245,12 +245,14 @@ class EventLog:
         started_by: str = "NEW_INBOUND_MESSAGE",
         actor: Who = ("SYSTEM", None),
         reason: str | None = None,
+        team: str | None = None,
     ) -> EventLog:
         return self.status(
             conv,
             when,
             "NEW",
             actor,
+            team,
             started_by=started_by,
             inbound_message_id=inbound,
             handover_reason=reason,

@@ -286,3 +286,30 @@ def test_scope_all_needs_no_id_and_takes_only_all(model_path: Path) -> None:
     assert status == 200 and body["id"] == "all" and body["total"] > 0
     status, body = get(model_path, "/api/v1/metrics", **params, id="t1")
     assert status == 400 and "'id' of scope all is 'all'" in body["error"]["message"]
+
+
+def test_team_received_counts_conversations_entering_its_queue(tmp_path: Path) -> None:
+    """A team receives a conversation when it enters the team's queue (NEW with its
+    team_id, else the AGENT actor's primary team); a transfer counts for both teams, a
+    conversation queued twice in a day once; the API's day total equals the feed's."""
+    from tests.offline import ingest, load_model
+    from tests.unit.live_day import live_day_log
+
+    log = live_day_log()
+    log.created("cv6", "09:45:00", "ch-1").queue("cv6", "09:45:00", team="t1")
+    log.queue("cv6", "09:50:00", started_by="TRANSFERRED", team="t2")
+    log.created("cv7", "09:46:00", "ch-2").queue("cv7", "09:46:00", team="t1")
+    log.resolve("cv7", "09:47:00").queue("cv7", "09:55:00", started_by="REOPENED", team="t1")
+    log.created("cv8", "09:48:00", "ch-2")
+    log.queue("cv8", "09:48:00", started_by="MANUAL", actor=("AGENT", "a2"))  # a2: t2
+    path = tmp_path / "rm.sqlite"
+    stores, _ = ingest(log.lines)
+    model = load_model(stores, path)
+    records = compute(model.conn, AS_OF, "UTC").records
+    model.close()
+    assert records[("team", "t1")]["today"]["received"] == 2  # cv6, cv7
+    assert records[("team", "t2")]["today"]["received"] == 2  # cv6 (transfer), cv8
+    for team in ("t1", "t2"):
+        body = metric(path, "team", team, "received", interval="HOUR")
+        assert body["total"] == records[("team", team)]["today"]["received"]
+        assert body["intervals"][9]["value"] == 2

@@ -15,7 +15,6 @@ const STRINGS = {
     live: "live", reconnecting: "reconnecting…", as_of: "as of", day: "today is",
     chart_title: "Received and resolved per hour today", replies: "Replies",
     chart_today: "today", chart_last_week: "same hour last week",
-    chart_team_note: "Conversations are received by the inbox and its channels, not by a team: a team's chart shows what it resolved.",
     chart_unavailable: "The hourly figures are not available yet.",
     export_preparing: "preparing", export_ready: "download", export_failed: "not ready after 2 minutes; see the exporter's log",
     export_title: "CSV export of these rows", no_rows: "Nothing to show yet.",
@@ -33,7 +32,6 @@ const STRINGS = {
     live: "en directo", reconnecting: "reconectando…", as_of: "a las", day: "hoy es",
     chart_title: "Recibidas y resueltas por hora hoy", replies: "Respuestas",
     chart_today: "hoy", chart_last_week: "misma hora la semana pasada",
-    chart_team_note: "Las conversaciones las recibe la bandeja y sus canales, no un equipo: el gráfico de un equipo muestra lo que resolvió.",
     chart_unavailable: "Las cifras por hora aún no están disponibles.",
     export_preparing: "preparando", export_ready: "descargar", export_failed: "no está lista tras 2 minutos; vea el registro del exportador",
     export_title: "Exportación CSV de estas filas", no_rows: "Aún no hay nada que mostrar.",
@@ -197,6 +195,7 @@ function renderTeams() {
       `<td><span class="since" data-since="${esc(live.oldest_new_since || "")}"></span></td>` +
       `<td class="available">${num(agents.available)}</td><td class="away">${num(agents.away)}</td><td class="offline">${num(agents.offline)}</td></tr>`;
     figures += `<tr data-team="${esc(r.id)}"><th>${label}</th>` +
+      `<td class="received">${exportButton("messages", num(today.received), what)}</td>` +
       `<td class="resolved">${exportButton("teams", num(today.resolved), what)}</td>` +
       `<td class="resolved-with-reply">${exportButton("teams", num(today.resolved_with_reply), what)}</td>` +
       `<td>${exportButton("teams", duration(today.avg_first_response_ms), what)}</td>` +
@@ -303,9 +302,8 @@ function localDay(iso, tz) {
 }
 
 function chartScope() {
-  // A team's chart has no "received": conversations arrive in the inbox (or a channel),
-  // not in a team, so the feed and /api/v1/metrics define it for all and channel only.
-  if (state.team) return { scope: "team", id: state.team, series: ["resolved"] };
+  // A team receives a conversation when it enters the team's queue (docs/live.md).
+  if (state.team) return { scope: "team", id: state.team, series: ["received", "resolved"] };
   if (state.channel) return { scope: "channel", id: state.channel, series: ["received", "resolved"] };
   return { scope: "all", id: "all", series: ["received", "resolved"] };
 }
@@ -325,12 +323,12 @@ function maybeRefreshChart(force = false) {
   Promise.all(c.series.flatMap((m) => [read(url(m, day)), read(url(m, week))]))
     .then((bodies) => {
       if (key !== state.chartKey) return; // a newer selection is on its way
-      drawChart(c.series.map((metric, i) => ({ metric, today: bodies[2 * i].intervals, lastWeek: bodies[2 * i + 1].intervals })), c.scope);
+      drawChart(c.series.map((metric, i) => ({ metric, today: bodies[2 * i].intervals, lastWeek: bodies[2 * i + 1].intervals })));
     })
     .catch(() => { $("chart").innerHTML = `<p class="empty">${esc(t("chart_unavailable"))}</p>`; });
 }
 
-function drawChart(series, scope) {
+function drawChart(series) {
   const width = 760, height = 200, pad = 28, n = Math.max(series[0].today.length, 1);
   const value = (i) => i.value || 0;
   const top = Math.max(1, ...series.flatMap((s) => [...s.today.map(value), ...s.lastWeek.map(value)]));
@@ -354,8 +352,7 @@ function drawChart(series, scope) {
     `<svg viewBox="0 0 ${width} ${height}" role="img" aria-label="${esc(t("chart_title"))}">` +
     `<line class="axis" x1="${pad}" y1="${height - pad}" x2="${width - pad}" y2="${height - pad}"/>` +
     `<text x="${pad}" y="14">${num(top)}</text>${bars}${lines}${labels}</svg>` +
-    `<p class="legend">${legend}</p>` +
-    (scope === "team" ? `<p class="note">${esc(t("chart_team_note"))}</p>` : "");
+    `<p class="legend">${legend}</p>`;
 }
 
 // -- data: the directory (names) and the live stream --------------------------------------
