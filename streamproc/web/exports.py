@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 from typing import Any, Final
@@ -81,7 +82,8 @@ async def list_exports(request: web.Request) -> web.Response:
         raise ApiError(400, f"'limit' must be a whole number, got {raw!r}") from None
     if not 1 <= limit <= MAX_LIMIT:
         raise ApiError(400, f"'limit' must be between 1 and {MAX_LIMIT}, got {limit}")
-    results = [public(r) for r in request.app[STORE].recent(limit)]
+    # SQLite reads run off the event loop (a busy read model must not stall other requests).
+    results = [public(r) for r in await asyncio.to_thread(request.app[STORE].recent, limit)]
     return web.json_response({"exports": results, "count": len(results)})
 
 
@@ -90,7 +92,7 @@ async def download(request: web.Request) -> web.StreamResponse:
     as an attachment named as the service named it."""
     settings = request.app[SETTINGS]
     request_id = request.match_info["request_id"]
-    result = request.app[STORE].get(request_id)
+    result = await asyncio.to_thread(request.app[STORE].get, request_id)
     if result is None:
         raise ApiError(
             404,
