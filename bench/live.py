@@ -130,7 +130,7 @@ def _cpu_s(pid: int) -> float:
 @main.command("freshness")
 @click.option("--rate", default=300.0, show_default=True, help="Events per second produced.")
 @click.option("--seconds", default=30.0, show_default=True)
-@click.option("--interval", default=1.0, show_default=True, help="STREAMPROC_FEED_INTERVAL_S.")
+@click.option("--interval", default=0.5, show_default=True, help="STREAMPROC_FEED_INTERVAL_S.")
 def freshness(rate: float, seconds: float, interval: float) -> None:
     """Produce → feed record latency on the broker of STREAMPROC_KAFKA_PORT: one worker and
     the exporter run; events are stamped with the wall clock when sent; each ``all:all``

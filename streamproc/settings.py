@@ -122,7 +122,7 @@ class Settings:
     # Live operations (docs/live.md): at most one feed record per key per this many
     # seconds; the business time zone of "today"; the Prometheus ports of the worker and
     # of the exporter (0 = off).
-    feed_interval_s: float = 1.0
+    feed_interval_s: float = 0.5
     feed_timezone: str = "UTC"
     metrics_port: int = 0
     exporter_metrics_port: int = 0

@@ -61,7 +61,7 @@ def test_records_go_out_on_change_at_most_once_per_interval(tmp_path: Path) -> N
     ("env", "field", "expected"),
     [
         ({"STREAMPROC_FEED_INTERVAL_S": "0.25"}, "feed_interval_s", 0.25),
-        ({}, "feed_interval_s", 1.0),
+        ({}, "feed_interval_s", 0.5),
         ({"STREAMPROC_FEED_TIMEZONE": "Europe/Madrid"}, "feed_timezone", "Europe/Madrid"),
         ({"STREAMPROC_METRICS_PORT": "0"}, "metrics_port", 0),
         ({"STREAMPROC_EXPORTER_METRICS_PORT": "9465"}, "exporter_metrics_port", 9465),
