@@ -329,9 +329,7 @@ def _fact_metric(conn: sqlite3.Connection, q: MetricsQuery, starts: list[int]) -
     return _body(q, starts, sum(values), values)
 
 
-def _team_received(
-    conn: sqlite3.Connection, q: MetricsQuery, starts: list[int]
-) -> dict[str, Any]:
+def _team_received(conn: sqlite3.Connection, q: MetricsQuery, starts: list[int]) -> dict[str, Any]:
     """Distinct conversations that entered the team's queue (a NEW status change whose
     team_id, else AGENT actor's primary team, is the team) per interval and in the range."""
     primary = _primary_teams(conn)
