@@ -17,7 +17,7 @@ from streamproc.intake import Rejection, Reroute, admit_record, count_once, dead
 from streamproc.live import prom
 from streamproc.retention import RetentionClock, sweep_partition
 from streamproc.settings import Settings
-from streamproc.state import BatchStores, RecordTooLarge, Rules, Stores, apply_event
+from streamproc.state import BatchStores, RecordTooLarge, Rules, apply_event
 from streamproc.tables import PartitionView, Tables
 from streamproc.tables.writer import PartitionWriter
 from streamproc.writeback import WriteBack
@@ -73,7 +73,6 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
         partitions=settings.events_partitions,
         max_record_bytes=settings.max_record_bytes,
     )
-    stores = tables.stores
     rejected = tables.rejections_by_partition
     partition_count = settings.events_partitions
 
@@ -94,7 +93,7 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
         message: Any,
         reroute: Reroute,
         reroutes: MutableMapping[bytes, bytes],
-        outbox: Outbox | None,
+        outbox: Outbox,
     ) -> None:
         # To the partition of the re-route topic that owns the contract key, on Faust's
         # producer like the dead letters: Faust flushes it before it commits the source
@@ -122,22 +121,19 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
                 reroute.detail,
             )  # fmt: skip
 
-        send() if outbox is None else outbox.append(send)
+        outbox.append(send)
 
     def reject(
         message: Any,
         rejection: Rejection,
         rejections: MutableMapping[bytes, bytes],
-        outbox: Outbox | None = None,
+        outbox: Outbox,
     ) -> None:
-        # Counted once per offset (count_once). The dead letter itself is sent at once on
-        # the per-message path, and after the batch's state on the batch path (``outbox``).
+        # Counted once per offset (count_once). The dead letter itself is sent after the
+        # batch's state is settled (``outbox``).
         counter_key = f"{message.topic}/{message.partition}/{rejection.category}".encode()
         rejections[counter_key] = count_once(rejections.get(counter_key), message.offset)
-        if outbox is None:
-            send_dead_letter(message, rejection)
-        else:
-            outbox.append(lambda: send_dead_letter(message, rejection))
+        outbox.append(lambda: send_dead_letter(message, rejection))
 
     def send_dead_letter(message: Any, rejection: Rejection) -> None:
         # Buffered like the changelog writes: Faust flushes the producer before it commits
@@ -160,11 +156,11 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
 
     def process(
         message: Any,
-        stores: Stores,
+        stores: BatchStores,
         rejections: MutableMapping[bytes, bytes],
         reroutes: MutableMapping[bytes, bytes],
-        writer: PartitionWriter | None = None,
-        outbox: Outbox | None = None,
+        writer: PartitionWriter,
+        outbox: Outbox,
     ) -> None:
         outcome = admit_record(
             settings,
@@ -216,11 +212,10 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
             )
         # DUPLICATE: already applied; its records were re-written unchanged.
         count = lambda: prom.note_admission(message.topic, admission.value)  # noqa: E731
-        count() if outbox is None else outbox.append(count)
+        outbox.append(count)
         cutoff = retention.cutoff_if_due(message.partition, outcome.occurred_at_ms)
         if cutoff is not None:
-            if isinstance(stores, BatchStores):
-                stores.check_sizes(settings.max_record_bytes)  # before the sweep writes them
+            stores.check_sizes(settings.max_record_bytes)  # before the sweep writes them
             try:
                 sweep(message, cutoff, stores, writer, outcome.occurred_at_ms)
             except Exception as exc:
@@ -229,35 +224,23 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
     def sweep(
         message: Any,
         cutoff: int,
-        stores: Stores,
-        writer: PartitionWriter | None,
+        stores: BatchStores,
+        writer: PartitionWriter,
         occurred_at_ms: int,
     ) -> None:
-        if isinstance(stores, BatchStores) and writer is not None:
-            # The sweep scans the tables themselves: write the batch so far first, and
-            # through the same writer, so that the changelog gets every write in order.
-            stores.flush()
-            writer.apply_local()
+        # The sweep scans the tables themselves: write the batch so far first, and
+        # through the same writer, so that the changelog gets every write in order.
+        stores.flush()
+        writer.apply_local()
         swept = sweep_partition(
             tables.partition_stores(message.partition, writer),
             message.partition,
             partition_count,
             cutoff,
         )
-        if writer is not None:
-            writer.apply_local()  # the rest of the batch reads what the sweep deleted
+        writer.apply_local()  # the rest of the batch reads what the sweep deleted
         retention.swept(message.partition, occurred_at_ms, swept)
         log.info("retention: partition %s dropped %s keys", message.partition, swept.dropped)
-
-    def process_one(message: Any) -> None:
-        # The per-message path: a record whose update fails is dead-lettered
-        # (``unprocessable``), like one the batch path isolates.
-        rejections = tables.rejections_by_partition
-        try:
-            process(message, stores, rejections, tables.reroutes_by_partition)
-        except Exception as exc:
-            log.exception("applying %s@%s failed", message.topic, message.offset)
-            reject(message, unprocessable(exc), rejections)
 
     def run_batch(records: Sequence[Any], writer: PartitionWriter, partition: int) -> Outbox:
         """Apply ``records`` as one batch (one write per touched key); returns the sends
@@ -357,12 +340,12 @@ def register_ingest(app: faust.App, settings: Settings, tables: Tables) -> dict[
     for topic_name, topic in topics.items():
 
         async def ingest(stream: faust.StreamT[bytes]) -> None:
-            # The per-message path (ingest_path=stream); with ingest_path=batch the agent
-            # only subscribes the topic and fastpath hands its records over in batches.
+            # The agent subscribes the topic; the fetch loop (fastpath) hands its records
+            # to process_batch in batches, so Faust never delivers one here. Were it to
+            # (Faust's agent test harness), the record is a batch of one: one path.
             async for event in stream.events():
-                process_one(event.message)
+                await process_batch([event.message])
 
         agents[topic_name] = app.agent(topic, name=f"ingest-{topic_name}", concurrency=1)(ingest)
-    if settings.ingest_path == "batch":
-        fastpath.register(app, settings.consumed_topics, process_batch)
+    fastpath.register(app, settings.consumed_topics, process_batch)
     return agents
