@@ -253,6 +253,24 @@ PRIVATE_MEMBERS: dict[str, tuple[str, ...]] = {
 """Private members of faust-streaming, mode and aiokafka the service relies on, by class
 (``module:attribute``); checked at start-up."""
 
+CONSUMER_STATE = (
+    "_read_offset", "_committed_offset", "_acked", "_acked_index", "_gap", "_n_acked",
+    "_waiting_for_ack", "_unacked_messages", "_buffered_partitions", "_commit_every",
+    "_stopped",
+)  # fmt: skip
+"""Private attributes a Faust consumer sets in ``__init__`` that the batch fetch loop and
+fix 3 read and update; checked when streamproc's consumer is created."""
+
+
+def check_consumer_state(consumer: Any) -> None:
+    """Fail loudly when a Faust consumer lacks state the fetch loop and fix 3 rely on."""
+    missing = [name for name in CONSUMER_STATE if not hasattr(consumer, name)]
+    if missing:
+        raise RuntimeError(
+            f"Faust's consumer has no {', '.join(missing)}: port streamproc/fastpath.py "
+            "and streamproc/faust_fixes.py (fix 3) to the installed faust-streaming."
+        )
+
 
 def check_versions(installed: dict[str, str] | None = None) -> None:
     """Fail loudly when an installed library is not the version the fixes were written

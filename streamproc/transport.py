@@ -19,7 +19,11 @@ import faust
 from faust.transport.drivers import aiokafka
 
 from streamproc.fastpath import BatchFetch
-from streamproc.faust_fixes import CommitNeverSkipsAHole, FlushWaitsForEverySend
+from streamproc.faust_fixes import (
+    CommitNeverSkipsAHole,
+    FlushWaitsForEverySend,
+    check_consumer_state,
+)
 
 SCHEME = "streamproc"
 """The broker URL scheme that selects this transport (``streamproc://host:port``)."""
@@ -27,6 +31,10 @@ SCHEME = "streamproc"
 
 class Consumer(BatchFetch, CommitNeverSkipsAHole, aiokafka.Consumer):
     """Faust's aiokafka consumer with the batch fetch loop and the commit fix."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        check_consumer_state(self)
 
 
 class Producer(aiokafka.Producer):

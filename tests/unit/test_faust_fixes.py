@@ -254,6 +254,8 @@ def test_a_private_member_that_is_gone_fails_at_start_up() -> None:
         )
     with pytest.raises(RuntimeError, match=r"faust\.nowhere:Thing"):
         faust_fixes.check_private_members({"faust.nowhere:Thing": ()})
+    with pytest.raises(RuntimeError, match="_read_offset"):
+        faust_fixes.check_consumer_state(object())
 
 
 def test_the_app_uses_streamproc_s_transport_classes() -> None:
