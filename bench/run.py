@@ -359,7 +359,6 @@ def main(size: str, runs: int, only: tuple[str, ...], freshness_rate: float | No
     (ROOT / ".data").mkdir(exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="streamproc-bench-", dir=ROOT / ".data"))
     events = 500_000 if size == "full" else 3_000
-    stream_events = 50_000 if size == "full" else 1_000
     export_rows = [250_000, 1_000_000] if size == "full" else [2_000, 8_000]
     recovery_keys = 1_000_000 if size == "full" else 5_000
     lines = workload(events, ROOT / ".data" / "bench-cache")
@@ -382,7 +381,7 @@ def main(size: str, runs: int, only: tuple[str, ...], freshness_rate: float | No
         report["freshness"] = freshness_report(freshness_rate, fresh)
         wanted.discard("freshness")
     if wanted & {"baseline", "ingest", "freshness"}:
-        baseline, one, two, stream = [], [], [], []
+        baseline, one, two = [], [], []
         for _ in range(runs):
             settings = namespaced(base, work)
             asyncio.run(preload(settings, lines))
@@ -392,25 +391,12 @@ def main(size: str, runs: int, only: tuple[str, ...], freshness_rate: float | No
                 second = namespaced(base, work)
                 asyncio.run(preload(second, lines))
                 two.append(drain(second, len(lines), workers=2))
-            if "ingest" in wanted:
-                # Before the batch path: Faust's per-message agents (ingest_path=stream),
-                # on a prefix of the same events (at ~1k events/s the whole set would take
-                # ten minutes per run).
-                before = replace(namespaced(base, work), ingest_path="stream")
-                asyncio.run(preload(before, lines[:stream_events]))
-                stream.append(drain(before, stream_events, workers=1))
         report["baseline_events_per_s"] = summary(baseline)
         if one:
             report["ingest_1_worker_events_per_s"] = summary(one)
             report["ingest_2_workers_events_per_s"] = summary(two)
             report["ingest_ratio_to_baseline"] = statistics.median(one) / statistics.median(
                 baseline
-            )
-        if stream:
-            report["ingest_1_worker_stream_path_events_per_s"] = summary(stream)
-            report["ingest_stream_path_events"] = stream_events
-            report["ingest_batch_over_stream_path"] = statistics.median(one) / statistics.median(
-                stream
             )
         if "freshness" in wanted:
             rate = statistics.median(one) / 2

@@ -30,7 +30,7 @@ from exporter.scheduler import ScheduleRunner
 from exporter.stamps import now, rfc3339
 from exporter.sync import ChangelogFollower, FollowerStalled, Offsets
 from exporter.urls import delivery_fields
-from streamproc import kafka_fixes
+from streamproc import faust_fixes
 from streamproc.live import prom
 from streamproc.live.feed import emit_after_refresh, feed_for
 from streamproc.security import client_kwargs
@@ -294,7 +294,7 @@ async def publish(producer: AIOKafkaProducer, topic: str, result: dict[str, Any]
 
 async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     """Consume export requests and publish results until ``stop`` is set."""
-    kafka_fixes.apply()
+    faust_fixes.apply()
     exporter = Exporter(settings)
     await exporter.start()
     requests = AIOKafkaConsumer(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import faust
 
-from streamproc import fastpath, faust_fixes
+from streamproc import faust_fixes, transport
 from streamproc.agents.ingest import register_ingest
 from streamproc.agents.watchdog import Progress, register_watchdog
 from streamproc.security import faust_credentials
@@ -13,12 +13,20 @@ from streamproc.tables import Tables, declare_tables
 
 
 def create_app(settings: Settings) -> tuple[faust.App, Tables]:
-    """A Faust app with every table and agent of the service registered."""
+    """A Faust app with every table and agent of the service registered.
+
+    Faust is extended through its doors: the broker URL's scheme selects streamproc's
+    transport (our consumer and producer classes, streamproc.transport), a sensor stops
+    the worker on a lost send, and the agents subscribe the topics whose records the
+    consumer hands to the batch ingest (streamproc.agents.ingest). The one fix without a
+    door, and the check that the libraries are the versions it was written for, run
+    first (streamproc.faust_fixes).
+    """
     faust_fixes.apply()
-    fastpath.apply()
+    transport.check_registered()
     app = faust.App(
         settings.app_id,
-        broker=f"kafka://{settings.bootstrap_servers}",
+        broker=transport.broker_url(settings.bootstrap_servers),
         store=settings.store,
         datadir=str(settings.table_state_dir),
         autodiscover=False,

@@ -2,12 +2,13 @@
 
 Faust delivers every record through its conductor, a per-message ``Event``, the stream's
 queue and future, sensors and an ack: ~250 µs of CPU per record on this machine, whatever
-the agent does. For the topics registered here, the patched fetch loop
-(``Consumer._drain_messages``) hands each fetch's records of one partition number (across
-the co-partitioned topics) straight to a handler and then acks the batch's offsets in
-Faust's own bookkeeping, so commits, the commit-before-flush order
-(streamproc.faust_fixes), rebalances and recovery work as for any agent.
-Records of other topics take Faust's normal path.
+the agent does. For the topics registered here, the fetch loop of streamproc's consumer
+(:class:`BatchFetch`, put in place by streamproc.transport) hands each fetch's records
+of one partition number (across the co-partitioned topics) straight to a handler and
+then acks the batch's offsets in Faust's own bookkeeping, so commits, the
+commit-before-flush order (streamproc.faust_fixes), rebalances and recovery work as for
+any agent. Records of other topics (the tables' changelogs during recovery) take
+Faust's normal path.
 
 The handler runs synchronously (no ``await``), so a rebalance can never interleave with
 half a batch; while it runs, Faust's ``current_event()`` names the batch's partition, so
@@ -36,7 +37,6 @@ topic's in offset order. Runs synchronously; it may return an awaitable (its pro
 calls) that is awaited before the records are acked."""
 
 _HANDLERS = "_streamproc_batch_handlers"
-_original_drain = Consumer._drain_messages
 
 
 def register(app: faust.App, topics: Iterable[str], handler: BatchHandler) -> None:
@@ -119,98 +119,102 @@ def _ack(consumer: Consumer, tp: TP, records: Sequence[Any]) -> None:
     notify(consumer._waiting_for_ack)
 
 
-async def _drain_batches(self: Consumer, fetcher: Any) -> None:
-    """``Consumer._drain_messages`` handing registered topics' records over in batches."""
-    handlers: dict[str, BatchHandler] | None = self.app.__dict__.get(_HANDLERS)
-    if not handlers:
-        await _original_drain(self, fetcher)
-        return
-    callback = self.callback
-    consumer_should_stop = cast(Service, self)._stopped.is_set
-    fetcher_should_stop = cast(Service, fetcher)._stopped.is_set
-    commit_every = self._commit_every
-    acks_enabled_for = self.app.topics.acks_enabled_for
-    try:
-        while not (consumer_should_stop() or fetcher_should_stop()):
-            self.diag.set_flag(CONSUMER_FETCHING)
-            records, active = await self._wait_next_records(1.0)
-            await self.sleep(0)
-            if not records or self.should_stop:
-                continue
-            if not self.flow_active:
-                # Fetched across a rebalance: read again from the committed offsets.
-                try:
-                    await self.perform_seek()
-                except Exception as exc:
-                    self.log.warning("seek after a stopped flow failed: %r", exc)
-                continue
-            generation = self.app.consumer_generation_id
+class BatchFetch(Consumer):
+    """Faust's consumer whose fetch loop (``_drain_messages``, a copy of Faust 0.15.3's
+    with the batch hand-off added) gives the records of registered topics to their
+    handler one partition's batch at a time (mix-in for the transport's consumer)."""
 
-            def moved_on(generation: int = generation) -> bool:
-                return not self.flow_active or self.app.consumer_generation_id != generation
+    async def _drain_messages(self, fetcher: Any) -> None:
+        """Faust's fetch loop, handing registered topics' records over in batches."""
+        handlers: dict[str, BatchHandler] | None = self.app.__dict__.get(_HANDLERS)
+        if not handlers:
+            await super()._drain_messages(fetcher)
+            return
+        callback = self.callback
+        consumer_should_stop = cast(Service, self)._stopped.is_set
+        fetcher_should_stop = cast(Service, fetcher)._stopped.is_set
+        commit_every = self._commit_every
+        acks_enabled_for = self.app.topics.acks_enabled_for
+        try:
+            while not (consumer_should_stop() or fetcher_should_stop()):
+                self.diag.set_flag(CONSUMER_FETCHING)
+                records, active = await self._wait_next_records(1.0)
+                await self.sleep(0)
+                if not records or self.should_stop:
+                    continue
+                if not self.flow_active:
+                    # Fetched across a rebalance: read again from the committed offsets.
+                    try:
+                        await self.perform_seek()
+                    except Exception as exc:
+                        self.log.warning("seek after a stopped flow failed: %r", exc)
+                    continue
+                generation = self.app.consumer_generation_id
 
-            batches: dict[tuple[BatchHandler, int], list[tuple[TP, list[Any]]]] = {}
-            for tp, records_of_tp in records.items():
-                if moved_on():
-                    break
-                if active is not None and tp not in active and tp not in self._buffered_partitions:
-                    continue
-                fresh, gaps = _unread(self, tp, records_of_tp)
-                if not fresh:
-                    continue
-                if gaps and acks_enabled_for(tp.topic):
-                    for start, end in gaps:
-                        await self._add_gap(tp, start, end)
-                handler = handlers.get(tp.topic)
-                if handler is not None:
-                    batches.setdefault((handler, tp.partition), []).append((tp, fresh))
-                    continue
-                for record in fresh:
-                    await self.wait_first(
-                        callback(self._to_message(tp, record)), self.suspend_flow.wait()
-                    )
-                    self._read_offset[tp] = record.offset
-            for (handler, partition), parts in batches.items():
-                # No await from the check to the handler's return: a rebalance cannot
-                # split a batch, and waits for its produce calls (BatchInFlight).
-                if moved_on():
-                    break
-                in_flight = BatchInFlight(partition)
-                self._unacked_messages.add(in_flight)  # type: ignore[arg-type]
-                try:
-                    sending = handler([record for _, fresh in parts for record in fresh])
-                    if sending is not None:
-                        await sending
+                def moved_on(generation: int = generation) -> bool:
+                    return not self.flow_active or self.app.consumer_generation_id != generation
+
+                batches: dict[tuple[BatchHandler, int], list[tuple[TP, list[Any]]]] = {}
+                for tp, records_of_tp in records.items():
                     if moved_on():
-                        break  # not acked: whoever owns the partition now reads them again
-                    for tp, fresh in parts:
-                        _ack(self, tp, fresh)
-                        self._read_offset[tp] = fresh[-1].offset
-                finally:
-                    in_flight.acked = True
-                    self._unacked_messages.discard(in_flight)  # type: ignore[arg-type]
-                    notify(self._waiting_for_ack)
-            if commit_every is not None and self._n_acked >= commit_every:
-                self._n_acked = 0
-                await self.commit()
+                        break
+                    if (
+                        active is not None
+                        and tp not in active
+                        and tp not in self._buffered_partitions
+                    ):
+                        continue
+                    fresh, gaps = _unread(self, tp, records_of_tp)
+                    if not fresh:
+                        continue
+                    if gaps and acks_enabled_for(tp.topic):
+                        for start, end in gaps:
+                            await self._add_gap(tp, start, end)
+                    handler = handlers.get(tp.topic)
+                    if handler is not None:
+                        batches.setdefault((handler, tp.partition), []).append((tp, fresh))
+                        continue
+                    for record in fresh:
+                        await self.wait_first(
+                            callback(self._to_message(tp, record)), self.suspend_flow.wait()
+                        )
+                        self._read_offset[tp] = record.offset
+                for (handler, partition), parts in batches.items():
+                    # No await from the check to the handler's return: a rebalance cannot
+                    # split a batch, and waits for its produce calls (BatchInFlight).
+                    if moved_on():
+                        break
+                    in_flight = BatchInFlight(partition)
+                    self._unacked_messages.add(in_flight)  # type: ignore[arg-type]
+                    try:
+                        sending = handler([record for _, fresh in parts for record in fresh])
+                        if sending is not None:
+                            await sending
+                        if moved_on():
+                            break  # not acked: whoever owns the partition now reads them again
+                        for tp, fresh in parts:
+                            _ack(self, tp, fresh)
+                            self._read_offset[tp] = fresh[-1].offset
+                    finally:
+                        in_flight.acked = True
+                        self._unacked_messages.discard(in_flight)  # type: ignore[arg-type]
+                        notify(self._waiting_for_ack)
+                if commit_every is not None and self._n_acked >= commit_every:
+                    self._n_acked = 0
+                    await self.commit()
+                self.diag.unset_flag(CONSUMER_FETCHING)
+        except self.consumer_stopped_errors:
+            if self.transport.app.should_stop:
+                self.log.info("Broker stopped consumer, shutting down...")
+                return
+            raise
+        except asyncio.CancelledError:
+            if self.transport.app.should_stop:
+                self.log.info("Consumer shutting down for user cancel.")
+                return
+            raise
+        except Exception as exc:
+            self.log.exception("Drain messages raised: %r", exc)
+            raise
+        finally:
             self.diag.unset_flag(CONSUMER_FETCHING)
-    except self.consumer_stopped_errors:
-        if self.transport.app.should_stop:
-            self.log.info("Broker stopped consumer, shutting down...")
-            return
-        raise
-    except asyncio.CancelledError:
-        if self.transport.app.should_stop:
-            self.log.info("Consumer shutting down for user cancel.")
-            return
-        raise
-    except Exception as exc:
-        self.log.exception("Drain messages raised: %r", exc)
-        raise
-    finally:
-        self.diag.unset_flag(CONSUMER_FETCHING)
-
-
-def apply() -> None:
-    """Install the batch fetch loop (idempotent; apps without handlers keep Faust's)."""
-    Consumer._drain_messages = _drain_batches  # type: ignore[method-assign]

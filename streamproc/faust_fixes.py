@@ -1,26 +1,44 @@
-"""Fixes to faust-streaming 0.15 that at-least-once processing depends on (applied by app.py).
+"""Every fix to faust-streaming 0.15.3 and aiokafka 0.14.0 internals, in one place.
 
-1. ``ProducerBuffer.flush`` returned as soon as the buffer had not drained for 0.1 s, and
-   did not wait for the message being handed to aiokafka. Faust calls it right before
-   committing source offsets, so under load (or a slow broker) offsets were committed
-   while table changelog writes and dead letters were still only in memory: a worker
-   killed then lost them for good (found by the acceptance suite). Fixed: flush drains
-   the buffer and the in-flight send completely.
-2. A changelog or dead-letter send that finally fails was only logged, and the offsets
-   were still committed. Fixed: a sensor stops the worker process at once (exit 70) so
-   nothing past the failure is committed; the supervisor restarts it and the events are
+Each fix is named after the upstream defect it mends. Three are subclasses that
+streamproc's own transport (streamproc.transport) puts in place of Faust's classes; one
+replaces an aiokafka method at start-up (aiokafka offers no door: the coordinator is
+built inside ``AIOKafkaConsumer``). :func:`apply` checks, before anything runs, that the
+installed libraries are the versions these were written for and that every private
+member the service relies on is still there: an upgrade fails loudly at start-up instead
+of silently dropping a fix.
+
+1. ``FlushWaitsForEverySend`` (Faust's ``ProducerBuffer.flush`` gives up after 0.1 s;
+   cf. faust-streaming PR #112 and #273, flush before commit). Faust calls ``flush``
+   right before committing source offsets, but it returned as soon as the buffer had
+   not drained for 0.1 s, and did not wait for the message being handed to aiokafka: a
+   worker killed then lost table changelog writes and dead letters whose source offsets
+   were committed (found by the acceptance suite). The fixed buffer drains completely,
+   the in-flight send included.
+2. ``ExitOnSendError`` (a failed send is only logged, and offsets are still committed).
+   A sensor (Faust's own door) stops the worker process at once (exit 70), so nothing
+   past the failure is committed; the supervisor restarts it and the events are
    processed again (updates are idempotent).
-3. Right after a rebalance a stream skips (without tracking) messages fetched under the
-   previous generation. ``Consumer._new_offset`` is meant not to commit past such a hole
-   at the head of the acked offsets, but its check was ``if committed_offset:``, so with
-   no commit yet (or offset 0, which ``perform_seek`` also stores as None) it committed
+3. ``CommitNeverSkipsAHole`` (the head-gap check of ``Consumer._new_offset`` added for
+   faust-streaming #312, PR #313, is ``if committed_offset:``; related: #606, wrong
+   commits with gaps). Right after a rebalance a stream skips, without tracking them,
+   messages fetched under the previous generation; with no commit yet (or offset 0,
+   which ``perform_seek`` also stores as None) the check did not run and the commit went
    right over the skipped messages: events lost (found by the chaos tests). Fixed: the
    committed offset is kept when it is 0 and the head check always runs; the topics are
    created with a committed start offset for the worker group (streamproc.topics), so
    the check has a reference. A partition whose commit is held back by such a hole is
    re-read after the worker restarts (stall watchdog, streamproc.agents.watchdog).
-4. (aiokafka) The group leader assigns only from complete metadata:
-   streamproc.kafka_fixes, applied here too.
+4. ``leader_assigns_from_complete_metadata`` (aiokafka: a group leader assigns from
+   whatever metadata it holds, cf. aiokafka #118). Right after a broker restart the
+   broker can answer metadata requests before it has loaded its topics, so the leader
+   saw every topic as missing and assigned nothing to anyone. With static membership a
+   restarted worker rejoins without a rebalance, so the empty assignment stayed (found
+   by the chaos acceptance test: all partitions unowned, nothing consumed). Fixed:
+   before assigning, the leader refreshes metadata until every subscribed topic has
+   partitions (our topics are created before any worker starts), for up to
+   ``ASSIGNMENT_METADATA_WAIT_S`` and half the group's session timeout. Workers and the
+   exporter apply it.
 """
 
 from __future__ import annotations
@@ -30,38 +48,46 @@ import contextlib
 import logging
 from typing import Any
 
+from aiokafka.consumer.group_coordinator import GroupCoordinator
+from aiokafka.coordinator.protocol import ConsumerProtocol
 from faust.sensors import Sensor
 from faust.transport.consumer import Consumer
 from faust.transport.producer import ProducerBuffer
 from faust.types import TP
 from faust.utils.functional import consecutive_numbers
 
-from streamproc import kafka_fixes
 from streamproc.exits import EXIT_SEND_FAILED, exit_worker
 
 log = logging.getLogger(__name__)
 
 
-_original_send_pending = ProducerBuffer._send_pending
-_IN_FLIGHT = "_streamproc_in_flight"
+# -- 1. Faust: ProducerBuffer.flush gives up after 0.1 s ----------------------------------
 
 
-async def _send_pending_counted(self: ProducerBuffer, fut: Any) -> None:
-    setattr(self, _IN_FLIGHT, getattr(self, _IN_FLIGHT, 0) + 1)
-    try:
-        await _original_send_pending(self, fut)
-    finally:
-        setattr(self, _IN_FLIGHT, getattr(self, _IN_FLIGHT) - 1)
+class FlushWaitsForEverySend(ProducerBuffer):
+    """Faust's producer buffer whose ``flush`` waits until every buffered message, and
+    the one being handed over, has reached the Kafka client."""
+
+    in_flight = 0
+
+    async def _send_pending(self, fut: Any) -> None:
+        self.in_flight += 1
+        try:
+            await super()._send_pending(fut)
+        finally:
+            self.in_flight -= 1
+
+    async def flush(self) -> None:
+        """Wait until every buffered message has been handed to the Kafka client."""
+        while self.size or self.in_flight:
+            if self.state != "running" and self.size:
+                raise RuntimeError("Cannot flush: Producer not Running")
+            self.message_sent.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.message_sent.wait(), timeout=0.1)
 
 
-async def _flush_completely(self: ProducerBuffer) -> None:
-    """Wait until every buffered message has been handed to the Kafka client."""
-    while self.size or getattr(self, _IN_FLIGHT, 0):
-        if self.state != "running" and self.size:
-            raise RuntimeError("Cannot flush: Producer not Running")
-        self.message_sent.clear()
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self.message_sent.wait(), timeout=0.1)
+# -- 2. Faust: a failed send is only logged ---------------------------------------------
 
 
 class ExitOnSendError(Sensor):
@@ -77,27 +103,37 @@ class ExitOnSendError(Sensor):
         )
 
 
-async def _perform_seek(self: Consumer) -> None:
-    """``Consumer.perform_seek`` keeping a committed offset of 0 (not None)."""
-    committed = await self.seek_to_committed()
-    self._read_offset.update(
-        {
-            tp: offset if offset is not None and offset >= 0 else None
-            for tp, offset in committed.items()
-        }
-    )
-    self._committed_offset.update(
-        {tp: offset for tp, offset in committed.items() if offset is not None}
-    )
+# -- 3. Faust: commits past a hole at the head of the acked offsets ---------------------
 
 
-def _new_offset(self: Consumer, tp: TP) -> int | None:
+class CommitNeverSkipsAHole(Consumer):
+    """Faust's consumer whose commit never goes past messages it skipped (mix-in for
+    the transport's consumer)."""
+
+    async def perform_seek(self) -> None:
+        """``Consumer.perform_seek`` keeping a committed offset of 0 (not None)."""
+        committed = await self.seek_to_committed()
+        self._read_offset.update(
+            {
+                tp: offset if offset is not None and offset >= 0 else None
+                for tp, offset in committed.items()
+            }
+        )
+        self._committed_offset.update(
+            {tp: offset for tp, offset in committed.items() if offset is not None}
+        )
+
+    def _new_offset(self, tp: TP) -> int | None:
+        return new_offset(self, tp)
+
+
+def new_offset(consumer: Any, tp: TP) -> int | None:
     """``Consumer._new_offset`` whose head-gap check also runs for committed offset 0."""
-    acked = self._acked[tp]
+    acked = consumer._acked[tp]
     if not acked:
         return None
     max_offset = max(acked)
-    gap_for_tp = self._gap[tp]
+    gap_for_tp = consumer._gap[tp]
     if gap_for_tp:
         candidates = sorted(gap_for_tp.overlap(0, max_offset), key=lambda x: x.begin)
         if candidates:
@@ -108,42 +144,174 @@ def _new_offset(self: Consumer, tp: TP) -> int | None:
             acked.extend(stuff_to_add)
             gap_for_tp.chop(0, new_max_offset)
     acked.sort()
-    committed_offset = self._committed_offset[tp]
+    committed_offset = consumer._committed_offset[tp]
     if committed_offset is not None and min(acked) > committed_offset:
         return None  # a hole at the head: never commit past unprocessed messages
     batch = next(consecutive_numbers(acked))
     acked[: len(batch)] = []
-    self._acked_index[tp].difference_update(batch)
+    consumer._acked_index[tp].difference_update(batch)
     return int(batch[-1]) + 1
 
 
+# -- 4. aiokafka: the group leader assigns from incomplete metadata ---------------------
+
+ASSIGNMENT_METADATA_WAIT_S = 20.0
+"""How long the group leader refreshes metadata for a subscribed topic it does not see
+before it assigns anyway (well under the group's rebalance timeout)."""
+
+
+def subscribed_topics(members: Any) -> set[str]:
+    """Topics the members of a JoinGroup response subscribe to (the metadata is the last
+    field of each member, whatever the protocol version)."""
+    topics: set[str] = set()
+    for member in members:
+        topics.update(ConsumerProtocol.METADATA.decode(member[-1]).subscription)
+    return topics
+
+
+async def wait_for_topics(
+    client: Any, cluster: Any, topics: set[str], timeout_s: float, poll_s: float = 0.5
+) -> set[str]:
+    """Refresh ``client``'s metadata until ``cluster`` knows the partitions of every topic
+    in ``topics`` or ``timeout_s`` passed; returns the topics still missing."""
+
+    def missing() -> set[str]:
+        return {topic for topic in topics if not cluster.partitions_for_topic(topic)}
+
+    absent = missing()
+    if not absent:
+        return absent
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    deadline = started + timeout_s
+    log.warning("metadata lacks subscribed topics %s: refreshing before assigning", absent)
+    while absent and loop.time() < deadline:
+        with contextlib.suppress(TimeoutError):  # one refresh may hang: keep to the deadline
+            await asyncio.wait_for(client.force_metadata_update(), deadline - loop.time())
+        absent = missing()
+        if absent:
+            await asyncio.sleep(min(poll_s, max(0.0, deadline - loop.time())))
+    if absent:
+        log.error("topics %s still missing after %.0f s: assigning without them", absent, timeout_s)
+    else:
+        log.info("metadata complete after %.1f s: assigning", loop.time() - started)
+    return absent
+
+
+_original_perform_assignment = GroupCoordinator._perform_assignment
+
+
+async def leader_assigns_from_complete_metadata(self: GroupCoordinator, response: Any) -> Any:
+    """``GroupCoordinator._perform_assignment`` once metadata has every subscribed topic."""
+    topics = subscribed_topics(response.members)
+    if not self._subscription.subscribed_pattern:
+        self._client.set_topics(topics)  # as the original does next: refreshes include them
+    await wait_for_topics(self._client, self._cluster, topics, assignment_wait_s(self))
+    return await _original_perform_assignment(self, response)
+
+
+def assignment_wait_s(coordinator: Any) -> float:
+    """How long this leader may wait for metadata: ``ASSIGNMENT_METADATA_WAIT_S``, and at
+    most half its session and rebalance timeouts (aiokafka does not heartbeat while the
+    leader assigns; a leader that waits longer is expired and the group starts over)."""
+    timeouts_ms = [
+        t
+        for t in (coordinator._session_timeout_ms, coordinator._rebalance_timeout_ms)
+        if isinstance(t, int | float) and t > 0
+    ]
+    return min([ASSIGNMENT_METADATA_WAIT_S, *(t / 2000 for t in timeouts_ms)])
+
+
+# -- the start-up guard -----------------------------------------------------------------
+
 WRITTEN_FOR = {"faust-streaming": "0.15.3", "aiokafka": "0.14.0"}
-"""The library versions whose internals these fixes (and fastpath, kafka_fixes) replace."""
+"""The library versions whose internals these fixes (and streamproc.transport,
+streamproc.tables.writer, streamproc.agents.watchdog) rely on."""
+
+PRIVATE_MEMBERS: dict[str, tuple[str, ...]] = {
+    # The batch fetch loop (streamproc.fastpath) and fix 3.
+    "faust.transport.consumer:Consumer": (
+        "_drain_messages", "_wait_next_records", "_add_gap", "_to_message", "perform_seek",
+        "_new_offset", "seek_to_committed", "wait_empty",
+    ),
+    "faust.transport.drivers.aiokafka:Consumer": ("_new_consumer_thread",),
+    # Fix 1.
+    "faust.transport.producer:ProducerBuffer": ("_send_pending", "flush"),
+    # The batch writer (streamproc.tables.writer): RocksDB partitions and record batches.
+    "faust.stores.rocksdb:Store": (
+        "_db_for_partition", "_visible_items", "_visible_keys", "set_persisted_offset",
+    ),
+    "faust.transport.drivers.aiokafka:Producer": ("_ensure_producer",),
+    "aiokafka.producer.producer:AIOKafkaProducer": ("send_batch",),
+    "faust.streams:_current_event": (),
+    # The watchdog's rejoin (streamproc.agents.watchdog) and fix 4.
+    "faust.transport.drivers.aiokafka:AIOKafkaConsumerThread": ("_ensure_consumer",),
+    "aiokafka.consumer.group_coordinator:GroupCoordinator": (
+        "_perform_assignment", "request_rejoin",
+    ),
+}  # fmt: skip
+"""Private members of faust-streaming, mode and aiokafka the service relies on, by class
+(``module:attribute``); checked at start-up."""
+
+CONSUMER_STATE = (
+    "_read_offset", "_committed_offset", "_acked", "_acked_index", "_gap", "_n_acked",
+    "_waiting_for_ack", "_unacked_messages", "_buffered_partitions", "_commit_every",
+    "_stopped",
+)  # fmt: skip
+"""Private attributes a Faust consumer sets in ``__init__`` that the batch fetch loop and
+fix 3 read and update; checked when streamproc's consumer is created."""
+
+
+def check_consumer_state(consumer: Any) -> None:
+    """Fail loudly when a Faust consumer lacks state the fetch loop and fix 3 rely on."""
+    missing = [name for name in CONSUMER_STATE if not hasattr(consumer, name)]
+    if missing:
+        raise RuntimeError(
+            f"Faust's consumer has no {', '.join(missing)}: port streamproc/fastpath.py "
+            "and streamproc/faust_fixes.py (fix 3) to the installed faust-streaming."
+        )
 
 
 def check_versions(installed: dict[str, str] | None = None) -> None:
     """Fail loudly when an installed library is not the version the fixes were written
-    for: a patched private method that moved would otherwise fail silently."""
+    for: a replaced private method that moved would otherwise fail silently."""
     from importlib.metadata import version
 
     found = installed or {name: version(name) for name in WRITTEN_FOR}
     wrong = {n: v for n, v in found.items() if WRITTEN_FOR.get(n) not in (None, v)}
     if wrong:
         raise RuntimeError(
-            "streamproc patches library internals written for "
+            "streamproc extends library internals written for "
             + ", ".join(f"{n}=={v}" for n, v in WRITTEN_FOR.items())
             + "; installed: "
             + ", ".join(f"{n}=={v}" for n, v in wrong.items())
-            + ". Install the pinned versions (pip install -e .) or port streamproc/faust_fixes.py,"
-            " fastpath.py and kafka_fixes.py to the new ones."
+            + ". Install the pinned versions (pip install -e .) or port"
+            " streamproc/faust_fixes.py (and the modules its PRIVATE_MEMBERS name) to them."
+        )
+
+
+def check_private_members(members: dict[str, tuple[str, ...]] | None = None) -> None:
+    """Fail loudly when a private member the service relies on is gone."""
+    from mode.utils.imports import symbol_by_name
+
+    missing = []
+    for path, names in (PRIVATE_MEMBERS if members is None else members).items():
+        try:
+            owner: Any = symbol_by_name(path)
+        except (ImportError, AttributeError):
+            missing.append(path)
+            continue
+        missing += [f"{path}.{name}" for name in names if not hasattr(owner, name)]
+    if missing:
+        raise RuntimeError(
+            "library internals streamproc relies on are missing: "
+            + ", ".join(missing)
+            + ". Port streamproc/faust_fixes.py and the modules that use them."
         )
 
 
 def apply() -> None:
-    """Install the fixes (idempotent), after checking the library versions."""
+    """Check the libraries, then install the one fix without a door (idempotent)."""
     check_versions()
-    ProducerBuffer._send_pending = _send_pending_counted  # type: ignore[method-assign]
-    ProducerBuffer.flush = _flush_completely  # type: ignore[method-assign]
-    Consumer.perform_seek = _perform_seek  # type: ignore[method-assign]
-    Consumer._new_offset = _new_offset  # type: ignore[method-assign]
-    kafka_fixes.apply()
+    check_private_members()
+    GroupCoordinator._perform_assignment = leader_assigns_from_complete_metadata

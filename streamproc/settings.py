@@ -9,7 +9,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ENV_PREFIX = "STREAMPROC_"
-INGEST_PATHS = ("batch", "stream")
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 #: Credentials that only mean something with a SASL security protocol (the mechanism has a
@@ -67,11 +66,6 @@ class Settings:
     worker_id: str | None = None
     # A worker whose partition has pending records but no commit for this long exits.
     stall_timeout_s: int = 45
-    # How inbound records reach the state code: ``batch`` hands each fetched batch of a
-    # partition to it and writes every touched table key once per batch
-    # (streamproc.fastpath); ``stream`` is Faust's per-message agent path (slower, kept
-    # as the reference the batch path is benchmarked and tested against).
-    ingest_path: str = "batch"
     # Most records one fetch returns (Faust's broker_max_poll_records).
     max_poll_records: int = 5000
     # Topics.
@@ -207,11 +201,6 @@ class Settings:
             if name in values:
                 values[name] = str(values[name]).strip().upper()
         settings = cls(**values)  # type: ignore[arg-type]
-        if settings.ingest_path not in INGEST_PATHS:
-            raise SettingsError(
-                f"{env_var('ingest_path')}={settings.ingest_path!r} is not one of "
-                + ", ".join(INGEST_PATHS)
-            )
         check_security(settings, explicit=set(values))
         try:
             ZoneInfo(settings.feed_timezone)

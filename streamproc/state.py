@@ -122,7 +122,7 @@ class BatchStores(Stores):
         """Fold each touched conversation once and write its record and changed buckets.
 
         A batch holding a duplicate re-writes every bucket the conversation ever touched
-        (as ``apply_event`` does per event), so that a changelog write lost in a crash is
+        (not only those whose contribution changed), so that a changelog write lost in a crash is
         healed by the re-delivery.
         """
         rules = self.rules
@@ -194,13 +194,16 @@ def _save(store: Store, key: bytes, value: Any) -> None:
 
 
 def apply_event(
-    stores: Stores,
+    stores: BatchStores,
     event: Event,
     rules: Rules,
     offset: int | None = None,
     rerouted: bool = False,
 ) -> Admission:
-    """Apply ``event``; ACCEPTED if it changed anything.
+    """Apply ``event`` to a batch's write-back stores; ACCEPTED if it changed anything.
+
+    There is one update path: a single event is a batch of one (``BatchStores.over``,
+    ``apply_event``, ``flush``), as the worker applies each fetch of a partition.
 
     A DUPLICATE re-writes the records the event touches with their current values, so a
     worker that died after updating its local store but before the changelog got the
@@ -211,36 +214,19 @@ def apply_event(
     if isinstance(event, PresenceChanged):
         return _apply_presence(stores, event, rules.lateness_ms, offset, rerouted)
     if EVENT_TYPES[event.type].stream == "conversation":
-        return _apply_conversation_event(stores, event, rules)
+        return _apply_conversation_event(stores, event)
     return _apply_directory(stores, event)
 
 
-def _apply_conversation_event(stores: Stores, event: Event, rules: Rules) -> Admission:
+def _apply_conversation_event(stores: BatchStores, event: Event) -> Admission:
     changed = False
     conversation_id = event.key
     entry = log_entry(event)
-    if entry is not None and isinstance(stores, BatchStores):
+    if entry is not None:
         admission = stores.add_to_log(conversation_id, entry)
         if admission is Admission.TOO_LARGE:
             return admission  # before the message record changes: nothing of it applies
         changed = admission is Admission.ACCEPTED
-    elif entry is not None:
-        key = conversation_id.encode()
-        raw = stores.conversations.get(key)
-        grown = len(key) + len(raw or b"") + len(orjson.dumps(entry)) + ENTRY_SIZE_MARGIN
-        if grown > rules.max_record_bytes:
-            return Admission.TOO_LARGE  # the same bound as add_to_log's, per event
-        record = orjson.loads(raw) if raw is not None else {"log": [], "bk": []}
-        log = record["log"]
-        before = _contributions(conversation_id, log, rules)
-        changed = _add_entry(log, entry)
-        after = _contributions(conversation_id, log, rules)
-        # A duplicate re-writes every bucket the conversation ever touched (see above).
-        keys = set(record.get("bk", [])) if not changed else set(before) | set(after)
-        record["bk"] = sorted(set(record.get("bk", [])) | set(after))
-        partition = partition_for_key(key, rules.partitions)
-        _write_buckets(stores.activity, partition, conversation_id, keys, before, after, changed)
-        _save(stores.conversations, key, record)
     if event.type.startswith("message."):
         message_id: str = getattr(event, "message_id")  # noqa: B009 - every message.* has it
         key = message_id.encode()
@@ -250,17 +236,13 @@ def _apply_conversation_event(stores: Stores, event: Event, rules: Rules) -> Adm
     return Admission.ACCEPTED if changed else Admission.DUPLICATE
 
 
-def _add_entry(log: list[LogEntry], entry: LogEntry, ids: set[str] | None = None) -> bool:
+def _add_entry(log: list[LogEntry], entry: LogEntry, ids: set[str]) -> bool:
     """Insert ``entry`` in event order unless the log has it already (``ids``: the ids of
-    the log's entries, kept up to date when given)."""
+    the log's entries, kept up to date)."""
     event_id = entry["id"]
-    if ids is None:
-        if any(e["id"] == event_id for e in log):
-            return False
-    elif event_id in ids:
+    if event_id in ids:
         return False
-    else:
-        ids.add(event_id)
+    ids.add(event_id)
     if not log or order_key(entry) >= order_key(log[-1]):
         log.append(entry)
     else:

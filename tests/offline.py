@@ -13,7 +13,7 @@ from exporter.request import ExportRequest
 from exporter.rows import BUILDERS, Context, Directory, to_ms
 from streamproc.dedupe import Admission
 from streamproc.events import InvalidEvent, parse_event
-from streamproc.state import Rules, Stores, apply_event
+from streamproc.state import BatchStores, Rules, Stores, apply_event
 
 LATENESS_MS = 3_600_000
 LOCK_MAX_MS = 7_200_000
@@ -24,16 +24,24 @@ def new_stores() -> Stores:
     return Stores({}, {}, {}, {}, {}, {})
 
 
-def ingest(lines: Iterable[bytes], stores: Stores | None = None) -> tuple[Stores, list[Admission]]:
-    """Apply lines in arrival order exactly as the worker does (invalid lines skipped)."""
+def ingest(
+    lines: Iterable[bytes], stores: Stores | None = None, batch_size: int = 1
+) -> tuple[Stores, list[Admission]]:
+    """Apply lines in arrival order exactly as the worker does (invalid lines skipped):
+    through the worker's batch stores, ``batch_size`` valid events per batch (one: each
+    event a batch of one, as at low load)."""
     stores = stores or new_stores()
-    admissions = []
+    events = []
     for line in lines:
         try:
-            event = parse_event(line)
+            events.append(parse_event(line))
         except InvalidEvent:
             continue
-        admissions.append(apply_event(stores, event, RULES))
+    admissions = []
+    for start in range(0, len(events), batch_size):
+        batch = BatchStores.over(stores, RULES)
+        admissions += [apply_event(batch, e, RULES) for e in events[start : start + batch_size]]
+        batch.flush()
     return stores, admissions
 
 

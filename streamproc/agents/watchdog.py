@@ -76,12 +76,15 @@ class Ownership:
 
 def request_rejoin(app: faust.App) -> None:
     """Ask the worker's consumer to rejoin its group (on the consumer's own thread). A
-    rejoin of the group's leader makes the coordinator rebalance the whole group."""
-    thread: Any = getattr(app.consumer, "_thread", None)
-    consumer = getattr(thread, "_consumer", None)
-    if consumer is not None:
-        with contextlib.suppress(RuntimeError):  # the consumer's loop closed: shutting down
-            thread.thread_loop.call_soon_threadsafe(consumer._coordinator.request_rejoin)
+    rejoin of the group's leader makes the coordinator rebalance the whole group.
+
+    The private members read here are checked at start-up
+    (streamproc.faust_fixes.PRIVATE_MEMBERS); one that is gone raises, never a no-op.
+    """
+    thread: Any = app.consumer._thread  # type: ignore[attr-defined]
+    coordinator = thread._ensure_consumer()._coordinator
+    with contextlib.suppress(RuntimeError):  # the consumer's loop closed: shutting down
+        thread.thread_loop.call_soon_threadsafe(coordinator.request_rejoin)
 
 
 def register_watchdog(
@@ -102,7 +105,7 @@ def register_watchdog(
       after each rejoin that did not help, up to 16 times). Restarting would
       not help: with static membership a restarted worker gets its old assignment back
       without a rebalance. Seen once a leader assigned from metadata that lacked the
-      topics (fixed in streamproc.kafka_fixes); this is the net under that fix.
+      topics (fixed in streamproc.faust_fixes, fix 4); this is the net under that fix.
     """
     ownership = ownership if ownership is not None else Ownership()
     inbound = set(settings.consumed_topics)

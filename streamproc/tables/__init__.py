@@ -112,19 +112,6 @@ class Tables:
 
     by_name: dict[str, BytesTable]
 
-    @property
-    def stores(self) -> Stores:
-        """The state tables as the pure update code sees them."""
-        t = self.by_name
-        return Stores(
-            conversations=t["conversations"],
-            messages=t["messages"],
-            presence=t["presence"],
-            presence_days=t["presence_days"],
-            directory=t["directory"],
-            activity=t["activity"],
-        )
-
     def partition_stores(self, partition: int, writer: PartitionWriter | None = None) -> Stores:
         """The state tables as seen from one partition: scans read only its keys; writes
         go through ``writer`` when given (in order with the batch's other writes)."""

