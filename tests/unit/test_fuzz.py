@@ -25,8 +25,8 @@ from streamproc.dedupe import Admission
 from streamproc.events import EVENT_TYPES, Event
 from streamproc.intake import REROUTE_REASONS, Rejection, Reroute, admit_record, partition_for_key
 from streamproc.settings import Settings
-from streamproc.simulate import SimulationConfig, simulate
 from streamproc.state import apply_event
+from streamproc.testing.simulate import SimulationConfig, simulate
 from tests.offline import RULES, new_stores
 
 SETTINGS = Settings(event_max_age_days=36_500)  # fixtures dated 2026-11

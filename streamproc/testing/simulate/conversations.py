@@ -569,6 +569,7 @@ class _Simulator:
 
     def __init__(self, config: SimulationConfig) -> None:
         self.cfg = config
+        # The random streams' names keep the module's first path: same seed, same bytes.
         base = f"streamproc.simulate/{config.seed}"
         self.rng = Random(base + "/world")
         self.fmt = Random(base + "/format")
