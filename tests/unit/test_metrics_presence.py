@@ -9,8 +9,8 @@ from typing import Any
 import orjson
 import pytest
 
-from streamproc.dedupe import Admission
 from streamproc.events import InvalidEvent, parse_event
+from streamproc.metrics import Admission
 from streamproc.metrics.presence import Interval
 from streamproc.state import Stores
 from streamproc.testing.simulate import SimulationConfig, simulate
