@@ -28,6 +28,8 @@ class Simulator(Conversations):
     """Builds the world, then generates conversations day by day into an arrival-ordered heap."""
 
     def records(self) -> Iterator[Record]:
+        """The whole run, in arrival order: the directory, presence plans, then day by day
+        the conversations (a day's records are flushed up to a minute before its end)."""
         setup_end = self._setup()
         self._plan_directory()
         self._plan_presence(setup_end)
@@ -108,6 +110,8 @@ class Simulator(Conversations):
         ):
             self._system_says(c, "AUTOMATION", "AUTOMATED_RESPONSE", self._text(AUTO_REPLY))
         getattr(self, f"_flow_{flow}")(c, opts)
+
+    # The flows: each starts right after the queue entry of the first inbound message.
 
     def _flow_standard(self, c: Conversation, opts: dict[str, Any]) -> None:
         full = bool(opts.get("full"))
