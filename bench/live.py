@@ -18,7 +18,7 @@ import click
 
 from streamproc.live.api import LiveView, live_app
 from streamproc.live.figures import compute
-from streamproc.simulate import simulate_command  # noqa: F401 - the same generator as the CLI
+from streamproc.testing.simulate import simulate_command  # noqa: F401 - the same generator as the CLI
 
 
 def _quantiles(samples: list[float]) -> dict[str, float]:

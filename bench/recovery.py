@@ -11,9 +11,9 @@ from aiokafka import AIOKafkaProducer
 
 from streamproc.changelog import changelog_topic
 from streamproc.intake import partition_for_key
-from streamproc.produce import produce_lines
 from streamproc.security import client_kwargs
 from streamproc.settings import Settings
+from streamproc.testing.produce import produce_lines
 from streamproc.topics import consumer_lag, ensure_topics
 
 

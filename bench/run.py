@@ -27,10 +27,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from streamproc.changelog import changelog_topic
 from streamproc.events import EVENT_TYPES, InvalidEvent, parse_event
 from streamproc.intake import partition_for_key
-from streamproc.produce import produce_lines
 from streamproc.security import client_kwargs
 from streamproc.settings import Settings, settings_to_env
-from streamproc.simulate import SimulationConfig, simulate
+from streamproc.testing.produce import produce_lines
+from streamproc.testing.simulate import SimulationConfig, simulate
 from streamproc.topics import consumer_lag, ensure_topics, partition_counts
 
 ROOT = Path(__file__).resolve().parent.parent

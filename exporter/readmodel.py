@@ -30,84 +30,154 @@ _FACT_TABLES = (
     "csat_responses",
 )
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS offsets (topic TEXT, partition INTEGER, next_offset INTEGER,
-    PRIMARY KEY (topic, partition));
-CREATE TABLE IF NOT EXISTS conversations (
-    conversation_id TEXT PRIMARY KEY, channel_id TEXT, contact_profile_id TEXT, url TEXT,
-    created_t INTEGER, language TEXT, status TEXT, last_status_agent_id TEXT,
-    last_status_team_id TEXT, first_resolution_t INTEGER, inbound_count INTEGER,
-    outbound_count INTEGER, first_response_t INTEGER, first_response_ms INTEGER,
-    first_response_agent_id TEXT, first_response_team_id TEXT, topic_ids TEXT,
-    csat_status TEXT, csat_score INTEGER, csat_question TEXT, csat_answer TEXT,
-    log_lu INTEGER, res_t INTEGER, res_actor_kind TEXT, res_actor_id TEXT, res_team_id TEXT,
-    res_reason TEXT, res_comment TEXT, res_trigger TEXT, res_ms INTEGER);
-CREATE INDEX IF NOT EXISTS conversations_first_resolution ON conversations (first_resolution_t);
-CREATE INDEX IF NOT EXISTS conversations_status ON conversations (status);
-CREATE INDEX IF NOT EXISTS conversations_contact ON conversations (contact_profile_id);
-CREATE TABLE IF NOT EXISTS messages (
-    message_id TEXT PRIMARY KEY, conversation_id TEXT, created_t INTEGER, direction TEXT,
-    sender_kind TEXT, sender_id TEXT, team_id TEXT, message_type TEXT, origin TEXT,
-    outbound_type TEXT, system_user_type TEXT, content TEXT, post_url TEXT, tag_ids TEXT,
-    lu INTEGER, deleted_t INTEGER);
-CREATE INDEX IF NOT EXISTS messages_created_id ON messages (created_t, message_id);
-CREATE INDEX IF NOT EXISTS messages_conversation_lu ON messages (conversation_id, lu);
-DROP INDEX IF EXISTS messages_created;
-DROP INDEX IF EXISTS messages_conversation;
-CREATE TABLE IF NOT EXISTS conv_messages (conversation_id TEXT, t INTEGER, message_id TEXT,
-    direction TEXT, sender_kind TEXT, sender_id TEXT, team_id TEXT);
-CREATE INDEX IF NOT EXISTS conv_messages_t ON conv_messages (t);
-CREATE INDEX IF NOT EXISTS conv_messages_conversation ON conv_messages (conversation_id);
-CREATE TABLE IF NOT EXISTS queue_entries (conversation_id TEXT, t INTEGER, started_by TEXT,
-    handover_reason TEXT, actor_kind TEXT, actor_id TEXT);
-CREATE INDEX IF NOT EXISTS queue_entries_t ON queue_entries (t);
-CREATE INDEX IF NOT EXISTS queue_entries_conversation ON queue_entries (conversation_id);
-CREATE TABLE IF NOT EXISTS responses (conversation_id TEXT, queue_t INTEGER, t INTEGER,
-    started_by TEXT, handover_reason TEXT, inbound_message_id TEXT, agent_id TEXT,
-    team_id TEXT, outbound_message_id TEXT);
-CREATE INDEX IF NOT EXISTS responses_t ON responses (t);
-CREATE INDEX IF NOT EXISTS responses_conversation ON responses (conversation_id);
-CREATE TABLE IF NOT EXISTS resolutions (conversation_id TEXT, t INTEGER, actor_kind TEXT,
-    actor_id TEXT, team_id TEXT, reason TEXT, comment TEXT, trigger_kind TEXT,
-    with_reply INTEGER, resolution_ms INTEGER);
-CREATE INDEX IF NOT EXISTS resolutions_t ON resolutions (t);
-CREATE INDEX IF NOT EXISTS resolutions_conversation ON resolutions (conversation_id);
-CREATE TABLE IF NOT EXISTS sessions (conversation_id TEXT, agent_id TEXT, team_id TEXT,
-    start INTEGER, expiry INTEGER, end_t INTEGER, replied INTEGER, own_status_end INTEGER);
-CREATE INDEX IF NOT EXISTS sessions_end ON sessions (end_t);
-CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expiry);
-CREATE INDEX IF NOT EXISTS sessions_conversation ON sessions (conversation_id);
-CREATE TABLE IF NOT EXISTS status_changes (conversation_id TEXT, t INTEGER, status TEXT,
-    actor_kind TEXT, actor_id TEXT, team_id TEXT);
-CREATE INDEX IF NOT EXISTS status_changes_t ON status_changes (t);
-CREATE INDEX IF NOT EXISTS status_changes_conversation ON status_changes (conversation_id);
-CREATE TABLE IF NOT EXISTS applications (conversation_id TEXT, kind TEXT, t INTEGER,
-    target_id TEXT, actor_kind TEXT, actor_id TEXT, team_id TEXT, message_id TEXT);
-CREATE INDEX IF NOT EXISTS applications_t ON applications (t);
-CREATE INDEX IF NOT EXISTS applications_conversation ON applications (conversation_id);
-CREATE TABLE IF NOT EXISTS csat_responses (conversation_id TEXT, t INTEGER, survey_id TEXT,
-    score INTEGER, agent_id TEXT, team_id TEXT);
-CREATE INDEX IF NOT EXISTS csat_responses_t ON csat_responses (t);
-CREATE INDEX IF NOT EXISTS csat_responses_conversation ON csat_responses (conversation_id);
-CREATE TABLE IF NOT EXISTS presence_intervals (agent_id TEXT, day INTEGER, start INTEGER,
-    end_t INTEGER, presence TEXT, away_status TEXT);
-CREATE INDEX IF NOT EXISTS presence_intervals_day ON presence_intervals (agent_id, day);
-CREATE INDEX IF NOT EXISTS presence_intervals_start ON presence_intervals (start);
-CREATE TABLE IF NOT EXISTS activity (partition INTEGER, dimension TEXT, entity TEXT,
-    bucket INTEGER, conversation_id TEXT, contribution TEXT);
-CREATE INDEX IF NOT EXISTS activity_by_conversation
-    ON activity (dimension, entity, bucket, conversation_id);
-CREATE INDEX IF NOT EXISTS activity_bucket ON activity (dimension, bucket);
-CREATE VIEW IF NOT EXISTS activity_metrics AS
-    SELECT a.dimension, a.entity, a.bucket, a.conversation_id, m.key AS metric,
-           CASE WHEN m.type = 'array' THEN json_array_length(m.value) ELSE m.value END AS value
-    FROM activity a, json_each(a.contribution) m;
-CREATE TABLE IF NOT EXISTS export_results (request_id TEXT PRIMARY KEY, result TEXT);
-CREATE TABLE IF NOT EXISTS directory (kind TEXT, id TEXT, fields TEXT, active INTEGER,
-    lu INTEGER, PRIMARY KEY (kind, id));
-CREATE INDEX IF NOT EXISTS directory_attribute_contact
-    ON directory (json_extract(fields, '$.contact_profile_id')) WHERE kind = 'attribute';
-"""
+# The schema, created with sqlite-utils (a plain SQLite file: docs/architecture.md says how to
+# open it with sqlite-utils or Datasette). Tables: name -> ("column TYPE, ...", primary key).
+_TABLES: Final[dict[str, tuple[str, str | tuple[str, ...] | None]]] = {
+    "offsets": (
+        "topic TEXT, partition INTEGER, next_offset INTEGER",
+        ("topic", "partition"),
+    ),
+    "conversations": (
+        "conversation_id TEXT, channel_id TEXT, contact_profile_id TEXT, url TEXT, "
+        "created_t INTEGER, language TEXT, status TEXT, last_status_agent_id TEXT, "
+        "last_status_team_id TEXT, first_resolution_t INTEGER, inbound_count INTEGER, "
+        "outbound_count INTEGER, first_response_t INTEGER, first_response_ms INTEGER, "
+        "first_response_agent_id TEXT, first_response_team_id TEXT, topic_ids TEXT, "
+        "csat_status TEXT, csat_score INTEGER, csat_question TEXT, csat_answer TEXT, "
+        "log_lu INTEGER, res_t INTEGER, res_actor_kind TEXT, res_actor_id TEXT, "
+        "res_team_id TEXT, res_reason TEXT, res_comment TEXT, res_trigger TEXT, "
+        "res_ms INTEGER",
+        "conversation_id",
+    ),
+    "messages": (
+        "message_id TEXT, conversation_id TEXT, created_t INTEGER, direction TEXT, "
+        "sender_kind TEXT, sender_id TEXT, team_id TEXT, message_type TEXT, origin TEXT, "
+        "outbound_type TEXT, system_user_type TEXT, content TEXT, post_url TEXT, "
+        "tag_ids TEXT, lu INTEGER, deleted_t INTEGER",
+        "message_id",
+    ),
+    "conv_messages": (
+        "conversation_id TEXT, t INTEGER, message_id TEXT, direction TEXT, "
+        "sender_kind TEXT, sender_id TEXT, team_id TEXT",
+        None,
+    ),
+    "queue_entries": (
+        "conversation_id TEXT, t INTEGER, started_by TEXT, handover_reason TEXT, "
+        "actor_kind TEXT, actor_id TEXT",
+        None,
+    ),
+    "responses": (
+        "conversation_id TEXT, queue_t INTEGER, t INTEGER, started_by TEXT, "
+        "handover_reason TEXT, inbound_message_id TEXT, agent_id TEXT, team_id TEXT, "
+        "outbound_message_id TEXT",
+        None,
+    ),
+    "resolutions": (
+        "conversation_id TEXT, t INTEGER, actor_kind TEXT, actor_id TEXT, team_id TEXT, "
+        "reason TEXT, comment TEXT, trigger_kind TEXT, with_reply INTEGER, "
+        "resolution_ms INTEGER",
+        None,
+    ),
+    "sessions": (
+        "conversation_id TEXT, agent_id TEXT, team_id TEXT, start INTEGER, "
+        "expiry INTEGER, end_t INTEGER, replied INTEGER, own_status_end INTEGER",
+        None,
+    ),
+    "status_changes": (
+        "conversation_id TEXT, t INTEGER, status TEXT, actor_kind TEXT, actor_id TEXT, "
+        "team_id TEXT",
+        None,
+    ),
+    "applications": (
+        "conversation_id TEXT, kind TEXT, t INTEGER, target_id TEXT, actor_kind TEXT, "
+        "actor_id TEXT, team_id TEXT, message_id TEXT",
+        None,
+    ),
+    "csat_responses": (
+        "conversation_id TEXT, t INTEGER, survey_id TEXT, score INTEGER, agent_id TEXT, "
+        "team_id TEXT",
+        None,
+    ),
+    "presence_intervals": (
+        "agent_id TEXT, day INTEGER, start INTEGER, end_t INTEGER, presence TEXT, away_status TEXT",
+        None,
+    ),
+    "activity": (
+        "partition INTEGER, dimension TEXT, entity TEXT, bucket INTEGER, "
+        "conversation_id TEXT, contribution TEXT",
+        None,
+    ),
+    "export_results": (
+        "request_id TEXT, result TEXT",
+        "request_id",
+    ),
+    "directory": (
+        "kind TEXT, id TEXT, fields TEXT, active INTEGER, lu INTEGER",
+        ("kind", "id"),
+    ),
+}
+_INDEXES: Final[dict[str, tuple[str, tuple[str, ...]]]] = {
+    "conversations_first_resolution": ("conversations", ("first_resolution_t",)),
+    "conversations_status": ("conversations", ("status",)),
+    "conversations_contact": ("conversations", ("contact_profile_id",)),
+    "messages_created_id": ("messages", ("created_t", "message_id")),
+    "messages_conversation_lu": ("messages", ("conversation_id", "lu")),
+    "conv_messages_t": ("conv_messages", ("t",)),
+    "conv_messages_conversation": ("conv_messages", ("conversation_id",)),
+    "queue_entries_t": ("queue_entries", ("t",)),
+    "queue_entries_conversation": ("queue_entries", ("conversation_id",)),
+    "responses_t": ("responses", ("t",)),
+    "responses_conversation": ("responses", ("conversation_id",)),
+    "resolutions_t": ("resolutions", ("t",)),
+    "resolutions_conversation": ("resolutions", ("conversation_id",)),
+    "sessions_end": ("sessions", ("end_t",)),
+    "sessions_expiry": ("sessions", ("expiry",)),
+    "sessions_conversation": ("sessions", ("conversation_id",)),
+    "status_changes_t": ("status_changes", ("t",)),
+    "status_changes_conversation": ("status_changes", ("conversation_id",)),
+    "applications_t": ("applications", ("t",)),
+    "applications_conversation": ("applications", ("conversation_id",)),
+    "csat_responses_t": ("csat_responses", ("t",)),
+    "csat_responses_conversation": ("csat_responses", ("conversation_id",)),
+    "presence_intervals_day": ("presence_intervals", ("agent_id", "day")),
+    "presence_intervals_start": ("presence_intervals", ("start",)),
+    "activity_by_conversation": ("activity", ("dimension", "entity", "bucket", "conversation_id")),
+    "activity_bucket": ("activity", ("dimension", "bucket")),
+}
+_SCHEMA_SQL: Final = (
+    # Indexes of earlier versions, replaced by messages_created_id / messages_conversation_lu.
+    "DROP INDEX IF EXISTS messages_created",
+    "DROP INDEX IF EXISTS messages_conversation",
+    # An index on an expression, with a WHERE: beyond sqlite-utils' create_index.
+    "CREATE INDEX IF NOT EXISTS directory_attribute_contact"
+    " ON directory (json_extract(fields, '$.contact_profile_id')) WHERE kind = 'attribute'",
+)
+_ACTIVITY_METRICS: Final = (
+    "SELECT a.dimension, a.entity, a.bucket, a.conversation_id, m.key AS metric,"
+    " CASE WHEN m.type = 'array' THEN json_array_length(m.value) ELSE m.value END AS value"
+    " FROM activity a, json_each(a.contribution) m"
+)
+"""The view of the activity contributions, one row per metric (for ad-hoc queries)."""
+_COLUMN_TYPES: Final = {"TEXT": str, "INTEGER": int}
+
+
+def create_schema(conn: sqlite3.Connection) -> None:
+    """Create the read model's tables, indexes and view where missing (sqlite-utils:
+    ``create_table(..., if_not_exists=True)``; an existing table is left as it is)."""
+    db = sqlite_utils.Database(conn, recursive_triggers=False, execute_plugins=False)
+    tables = {}
+    for name, (columns, pk) in _TABLES.items():
+        types = {}
+        for column in columns.split(", "):
+            column_name, column_type = column.split()
+            types[column_name] = _COLUMN_TYPES[column_type]
+        tables[name] = db.create_table(name, types, pk=pk, if_not_exists=True)
+    for index_name, (table, indexed) in _INDEXES.items():
+        tables[table].create_index(indexed, index_name=index_name, if_not_exists=True)
+    for statement in _SCHEMA_SQL:
+        conn.execute(statement)
+    db.create_view("activity_metrics", _ACTIVITY_METRICS, ignore=True)
+
 
 ATTRIBUTES_OF_CONTACT: Final = (
     "SELECT {columns} FROM directory WHERE kind = 'attribute'"
@@ -133,9 +203,8 @@ class ReadModel:
         self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=NORMAL")
-        self.conn.executescript(_SCHEMA)
+        create_schema(self.conn)
         self._track_nul_texts()
-        self.db = sqlite_utils.Database(self.conn)
         self.lock_max_ms = lock_max_ms
 
     def _track_nul_texts(self) -> None:

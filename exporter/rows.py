@@ -111,10 +111,6 @@ class Context:
         assert self.request.end is not None  # noqa: S101 - ranged exports only
         return to_ms(self.request.end)
 
-    def in_range(self, ms: int | None) -> bool:
-        """Whether an instant lies in the request's half-open range."""
-        return ms is not None and self.start_ms <= ms < self.end_ms
-
     def channel_ok(self, channel_id: str | None) -> bool:
         """The request's channel filter (empty = every channel)."""
         return not self.request.channels or channel_id in self.request.channels

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from exporter.expiry import Sweeper
 from exporter.formats import suffix, write_export
@@ -35,7 +36,7 @@ from streamproc.live import prom
 from streamproc.live.feed import emit_after_refresh, feed_for
 from streamproc.security import client_kwargs
 from streamproc.settings import Settings
-from streamproc.topics import committed_and_end, partition_counts
+from streamproc.topics import committed_offsets, partition_counts
 
 log = logging.getLogger(__name__)
 
@@ -176,22 +177,30 @@ class Exporter:
             (tp.topic, tp.partition): o
             for tp, o in (await self.inbound_reader.end_offsets(tps)).items()
         }
-        while True:
-            lag = await self._lag(cut)
-            if lag == 0:
-                return cut
-            if time.monotonic() > deadline:
-                raise ExportFailed(
-                    f"the workers did not process the events published before the request "
-                    f"within {timeout_s:.0f} s ({lag} still pending); is a worker running?"
-                )
-            await asyncio.sleep(0.2)
+        # One admin client for the whole wait (not one per poll): it reconnects by itself.
+        admin = AIOKafkaAdminClient(**client_kwargs(self.settings))
+        await admin.start()
+        try:
+            while True:
+                lag = await self._lag(admin, cut)
+                if lag == 0:
+                    return cut
+                if time.monotonic() > deadline:
+                    raise ExportFailed(
+                        f"the workers did not process the events published before the request "
+                        f"within {timeout_s:.0f} s ({lag} still pending); is a worker running?"
+                    )
+                await asyncio.sleep(0.2)
+        finally:
+            await admin.close()
 
-    async def _lag(self, cut: Offsets) -> int:
+    async def _lag(self, admin: AIOKafkaAdminClient, cut: Offsets) -> int:
         """Records before the cut that the workers have not committed yet."""
+        if not cut:
+            return 0
         tps = [TopicPartition(t, p) for t, p in cut]
-        offsets = await committed_and_end(self.settings, self.settings.app_id, tps)
-        return sum(max(0, cut[(tp.topic, tp.partition)] - offsets[tp][0]) for tp in tps)
+        committed = await committed_offsets(admin, self.settings.app_id, tps)
+        return sum(max(0, cut[(tp.topic, tp.partition)] - committed[tp]) for tp in tps)
 
     def render(self, request: ExportRequest, snapshot: Snapshot, path: Path) -> dict[str, Any]:
         """Write the file of ``request`` from the read model to ``path`` (atomically, in

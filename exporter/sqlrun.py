@@ -233,10 +233,9 @@ class _NoSnapshot(Exception):
 
 
 def _database_file(conn: sqlite3.Connection) -> str | None:
-    for _seq, name, file in conn.execute("PRAGMA database_list"):
-        if name == "main":
-            return str(file) or None
-    return None  # pragma: no cover - there is always a main database
+    """The main database's file; None for an in-memory database."""
+    (file,) = conn.execute("SELECT file FROM pragma_database_list WHERE name = 'main'").fetchone()
+    return str(file) or None
 
 
 def _data_version(conn: sqlite3.Connection) -> int:
@@ -457,10 +456,8 @@ def _serve(requests: IO[bytes], answers: IO[bytes]) -> None:
                     value = job.has_nul_texts(conn)
                 elif op == "setup":
                     value = job.setup(conn)
-                elif op == "chunk":
+                else:  # "chunk": the parent sends only these requests
                     value = job.records(conn, args[0])
-                else:  # pragma: no cover - the parent sends only these
-                    raise ValueError(f"unknown request {op!r}")
             answer: tuple[bool, Any] = (True, value)
         except Exception as exc:
             raised: BaseException = exc

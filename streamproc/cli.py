@@ -73,7 +73,7 @@ def produce(events: Path, rate: float | None) -> None:
     the entity id); lines that are not valid events are published as they are (to the
     topic their type names, else inbox.messages) so they reach the dead-letter topic.
     """
-    from streamproc.produce import produce_lines, read_lines
+    from streamproc.testing.produce import produce_lines, read_lines
     from streamproc.topics import ensure_topics
 
     settings = load_settings()
@@ -169,10 +169,10 @@ def _register_optional_commands() -> None:
     """Commands that live in their own modules."""
     from exporter.cli import export_command, exporter_command
     from exporter.schedule_cli import schedules_command
-    from streamproc.broker.cli import kafka
     from streamproc.live.cli import live_api_command
-    from streamproc.oracle import oracle_command
-    from streamproc.simulate import simulate_command
+    from streamproc.testing.broker.cli import kafka
+    from streamproc.testing.oracle import oracle_command
+    from streamproc.testing.simulate import simulate_command
     from streamproc.web.cli import web_command
 
     for command in (

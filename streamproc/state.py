@@ -10,9 +10,9 @@ from typing import Any, cast
 import orjson
 
 from streamproc import keys as tablekeys
-from streamproc.dedupe import Admission
 from streamproc.events import EVENT_TYPES, Event, PresenceChanged
 from streamproc.intake import partition_for_key
+from streamproc.metrics import Admission
 from streamproc.metrics.buckets import Contribution, contributions
 from streamproc.metrics.conversation import LogEntry, fold, log_entry, order_key
 from streamproc.metrics.directory import apply_directory_event, directory_key

@@ -167,15 +167,25 @@ async def committed_and_end(
     try:
         await admin.start()
         await consumer.start()
-        committed = await admin.list_consumer_group_offsets(group, partitions=tps)
+        committed = await committed_offsets(admin, group, tps)
         end_offsets = await consumer.end_offsets(tps)
     finally:
         await consumer.stop()
         await admin.close()
+    return {tp: (committed[tp], end_offsets[tp]) for tp in tps}
+
+
+async def committed_offsets(
+    admin: AIOKafkaAdminClient, group: str, tps: list[TopicPartition]
+) -> dict[TopicPartition, int]:
+    """The committed offset of each partition for consumer ``group``, through a started
+    ``admin`` client (kept by a caller that asks repeatedly); a partition the group never
+    committed counts as committed at 0."""
+    committed = await admin.list_consumer_group_offsets(group, partitions=tps)
     result = {}
     for tp in tps:
         meta = committed.get(tp)
-        result[tp] = (meta.offset if meta is not None and meta.offset >= 0 else 0, end_offsets[tp])
+        result[tp] = meta.offset if meta is not None and meta.offset >= 0 else 0
     return result
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from streamproc import broker
 from streamproc.settings import Settings
+from streamproc.testing import broker
 from tests.harness import ROOT, isolated_settings
 
 TEST_KAFKA_PORT = int(os.environ.get("STREAMPROC_TEST_KAFKA_PORT", "19092"))

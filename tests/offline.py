@@ -11,8 +11,8 @@ from exporter.csvfmt import write_csv
 from exporter.readmodel import STATE_TABLES, ReadModel
 from exporter.request import ExportRequest
 from exporter.rows import BUILDERS, Context, Directory, to_ms
-from streamproc.dedupe import Admission
 from streamproc.events import InvalidEvent, parse_event
+from streamproc.metrics import Admission
 from streamproc.state import BatchStores, Rules, Stores, apply_event
 
 LATENESS_MS = 3_600_000

@@ -11,8 +11,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streamproc.broker import _write_config
 from streamproc.settings import Settings
+from streamproc.testing.broker import _write_config
 from tests.harness import ROOT
 
 

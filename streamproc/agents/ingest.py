@@ -10,11 +10,11 @@ from typing import Any
 import faust
 
 from streamproc import fastpath
-from streamproc.dedupe import Admission
 from streamproc.events import shown
 from streamproc.exits import EXIT_APPLY_FAILED, EXIT_SEND_FAILED, exit_worker
 from streamproc.intake import Rejection, Reroute, admit_record, count_once, dead_letter
 from streamproc.live import prom
+from streamproc.metrics import Admission
 from streamproc.retention import RetentionClock, sweep_partition
 from streamproc.settings import Settings
 from streamproc.state import BatchStores, RecordTooLarge, Rules, apply_event

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from streamproc.dedupe import Admission
+from streamproc.metrics import Admission
 
 DAY_MS = 86_400_000
 

@@ -22,11 +22,11 @@ import orjson
 import pytest
 
 from exporter.request import parse_request
-from streamproc import broker
 from streamproc.changelog import read_table, read_to_end
-from streamproc.oracle import run_oracle
-from streamproc.produce import RouteFn, produce_lines, route_line
 from streamproc.settings import Settings
+from streamproc.testing import broker
+from streamproc.testing.oracle import run_oracle
+from streamproc.testing.produce import RouteFn, produce_lines, route_line
 from streamproc.topics import ensure_topics, lag_by_partition
 from tests.harness import (
     ExporterProcess,

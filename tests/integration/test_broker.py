@@ -1,4 +1,4 @@
-"""Real-broker tests of streamproc.broker: start, no-op restart, port clash, data kept, stop."""
+"""Real-broker tests of testing.broker: start, no-op restart, port clash, data kept, stop."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from streamproc import broker
-from streamproc.broker import BrokerError
 from streamproc.settings import Settings
+from streamproc.testing import broker
+from streamproc.testing.broker import BrokerError
 
 pytestmark = pytest.mark.integration
 

@@ -13,9 +13,9 @@ from aiokafka import AIOKafkaProducer
 
 from exporter.request import parse_request
 from streamproc.changelog import read_to_end
-from streamproc.oracle import run_oracle
 from streamproc.security import client_kwargs
 from streamproc.settings import Settings
+from streamproc.testing.oracle import run_oracle
 from tests.harness import ExporterProcess, WorkerProcess, run_cli, wait_until
 
 pytestmark = pytest.mark.integration

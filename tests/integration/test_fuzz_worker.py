@@ -11,10 +11,10 @@ import pytest
 
 from streamproc.changelog import read_to_end
 from streamproc.events import EVENT_TYPES
-from streamproc.produce import produce_lines
 from streamproc.security import client_kwargs
 from streamproc.settings import Settings
-from streamproc.simulate import SimulationConfig, simulate
+from streamproc.testing.produce import produce_lines
+from streamproc.testing.simulate import SimulationConfig, simulate
 from streamproc.topics import ensure_topics
 from tests.expectations import Expected, caught_up, mismatches, snapshot
 from tests.harness import WorkerProcess, wait_until

@@ -27,8 +27,8 @@ from streamproc.live.figures import (
     local_day,
     without_instant,
 )
-from streamproc.oracle import first_response_time_ms, fold, load_events, oracle_rows
 from streamproc.settings import Settings
+from streamproc.testing.oracle import first_response_time_ms, fold, load_events, oracle_rows
 from tests.harness import ExporterProcess, WorkerProcess, run_cli, wait_until
 from tests.offline import ingest, load_model
 from tests.unit.test_live_prom import promtool_check

@@ -11,8 +11,8 @@ import orjson
 import pytest
 
 from streamproc.changelog import read_table, read_to_end
-from streamproc.produce import produce_lines, route_line
 from streamproc.settings import Settings
+from streamproc.testing.produce import produce_lines, route_line
 from streamproc.topics import group_assignment, inbound_partitions
 from tests.expectations import Expected, caught_up, mismatches, snapshot
 from tests.harness import WorkerProcess, run_cli, wait_until

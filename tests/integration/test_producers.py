@@ -22,9 +22,9 @@ import pytest
 from exporter.request import parse_request
 from streamproc.changelog import read_table, read_to_end
 from streamproc.intake import partition_for_key
-from streamproc.oracle import run_oracle
-from streamproc.produce import route_line
 from streamproc.settings import Settings
+from streamproc.testing.oracle import run_oracle
+from streamproc.testing.produce import route_line
 from streamproc.topics import ensure_topics
 from tests.expectations import Expected, caught_up
 from tests.harness import (

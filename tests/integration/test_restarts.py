@@ -10,8 +10,8 @@ import orjson
 import pytest
 
 from streamproc.changelog import read_table, read_to_end
-from streamproc.produce import produce_lines
 from streamproc.settings import Settings
+from streamproc.testing.produce import produce_lines
 from streamproc.topics import ensure_topics
 from tests.expectations import Expected, mismatches, snapshot
 from tests.harness import WorkerProcess, run_cli, wait_until

@@ -16,9 +16,9 @@ from aiokafka import AIOKafkaProducer
 
 from exporter import delivery
 from exporter.scheduler import ScheduleRunner
-from streamproc import broker
 from streamproc.changelog import read_to_end
 from streamproc.settings import Settings
+from streamproc.testing import broker
 from streamproc.topics import ensure_topics
 
 pytestmark = pytest.mark.integration

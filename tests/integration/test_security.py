@@ -19,11 +19,11 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError
 
 from exporter.request import parse_request
-from streamproc import broker
 from streamproc.changelog import read_to_end
-from streamproc.oracle import run_oracle
 from streamproc.security import client_kwargs
 from streamproc.settings import Settings
+from streamproc.testing import broker
+from streamproc.testing.oracle import run_oracle
 from streamproc.topics import ensure_topics, partition_counts
 from tests.conftest import TEST_KAFKA_PORT
 from tests.harness import ExporterProcess, WorkerProcess, isolated_settings, run_cli

@@ -16,7 +16,7 @@ from streamproc.metrics.buckets import (
     bucket_of,
     parse_activity_key,
 )
-from streamproc.simulate import SimulationConfig, simulate
+from streamproc.testing.simulate import SimulationConfig, simulate
 from tests.offline import ingest, load_model
 
 

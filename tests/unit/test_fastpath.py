@@ -66,14 +66,21 @@ def test_ack_makes_each_offset_committable_once_and_never_below_the_commit() -> 
     assert c._n_acked == 3
 
 
-def test_batch_in_flight_looks_like_an_unacked_message_to_faust() -> None:
+def test_a_batch_in_flight_holds_faust_wait_empty_until_it_is_acked() -> None:
+    """Faust's own clean-up of the unacked set (run by ``Consumer.wait_empty`` before a
+    rebalance gives partitions away) keeps the marker until the batch acks it."""
     import weakref
 
+    from faust.transport.consumer import Consumer
+
     marker = fastpath.BatchInFlight(3)
-    unacked: weakref.WeakSet[Any] = weakref.WeakSet([marker])
-    assert marker.refcount == 1 and not marker.acked  # what Consumer.wait_empty reads
-    marker.acked = True
-    assert {m for m in unacked if m.acked} == {marker}
+    faust_consumer = SimpleNamespace(_unacked_messages=weakref.WeakSet([marker]))
+    Consumer._clean_unacked_messages(faust_consumer)
+    assert set(faust_consumer._unacked_messages) == {marker}  # the rebalance still waits
+    assert [m.refcount for m in faust_consumer._unacked_messages] == [1]  # its log line
+    marker.acked = True  # as the fetch loop does once the batch's sends are done
+    Consumer._clean_unacked_messages(faust_consumer)
+    assert not faust_consumer._unacked_messages
 
 
 # -- the handler the ingest agents register ---------------------------------------------

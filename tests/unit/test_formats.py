@@ -20,7 +20,7 @@ from exporter.parquet import ARROW_TYPES
 from exporter.request import BadRequest, ExportRequest, parse_request
 from exporter.rows import BUILDERS, Context, Directory, at, to_ms
 from exporter.schema import EXPORTS, Kind
-from streamproc.simulate import SimulationConfig, simulate
+from streamproc.testing.simulate import SimulationConfig, simulate
 from tests.offline import export_csv, ingest, load_model
 
 VARIANTS = [

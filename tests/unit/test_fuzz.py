@@ -21,12 +21,12 @@ from exporter.request import (
 from exporter.rows import to_ms
 from exporter.schema import EXPORTS
 from exporter.service import failed
-from streamproc.dedupe import Admission
 from streamproc.events import EVENT_TYPES, Event
 from streamproc.intake import REROUTE_REASONS, Rejection, Reroute, admit_record, partition_for_key
+from streamproc.metrics import Admission
 from streamproc.settings import Settings
-from streamproc.simulate import SimulationConfig, simulate
 from streamproc.state import BatchStores, apply_event
+from streamproc.testing.simulate import SimulationConfig, simulate
 from tests.offline import RULES, new_stores
 
 SETTINGS = Settings(event_max_age_days=36_500)  # fixtures dated 2026-11

@@ -9,7 +9,6 @@ import orjson
 import pytest
 
 from streamproc import intake
-from streamproc.dedupe import Admission
 from streamproc.events import MAX_ID_LEN, InvalidEvent, parse_event, shown
 from streamproc.intake import (
     DEAD_LETTER_KEPT_BYTES,
@@ -20,6 +19,7 @@ from streamproc.intake import (
     dead_letter,
     partition_for_key,
 )
+from streamproc.metrics import Admission
 from streamproc.settings import Settings
 from streamproc.state import BatchStores, RecordTooLarge, Rules, Stores, apply_event
 

@@ -15,7 +15,7 @@ from exporter.csvfmt import write_csv
 from exporter.request import parse_request
 from streamproc import keys
 from streamproc.metrics.directory import directory_key
-from streamproc.oracle import oracle_rows
+from streamproc.testing.oracle import oracle_rows
 from tests.offline import export_csv, ingest, load_model
 from tests.unit.eventlog import EventLog
 

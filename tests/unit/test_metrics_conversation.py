@@ -11,8 +11,8 @@ import pytest
 
 from streamproc.events import InvalidEvent, parse_event
 from streamproc.metrics.conversation import LockSession, fold, log_entry
-from streamproc.simulate import SimulationConfig, simulate
 from streamproc.state import Stores
+from streamproc.testing.simulate import SimulationConfig, simulate
 from tests.offline import ingest
 from tests.unit.eventlog import LOCK_MAX_MS, EventLog, facts, ms, secs
 

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from streamproc.dedupe import Admission
+from streamproc.metrics import Admission
 from streamproc.metrics.directory import DirectoryRecord, apply_directory_event, is_active
 from streamproc.metrics.message import (
     MessageRecord,

@@ -9,11 +9,11 @@ from typing import Any
 import orjson
 import pytest
 
-from streamproc.dedupe import Admission
 from streamproc.events import InvalidEvent, parse_event
+from streamproc.metrics import Admission
 from streamproc.metrics.presence import Interval
-from streamproc.simulate import SimulationConfig, simulate
 from streamproc.state import Stores
+from streamproc.testing.simulate import SimulationConfig, simulate
 from tests.offline import LATENESS_MS, ingest
 from tests.unit.eventlog import EventLog, ms, secs
 

@@ -14,8 +14,8 @@ from click.testing import CliRunner
 
 from exporter.request import parse_request
 from exporter.schema import EXPORTS
-from streamproc.oracle import BUILDERS, ROW_ORDERS, oracle_command, oracle_rows, run_oracle
-from streamproc.simulate import SimulationConfig, simulate
+from streamproc.testing.oracle import BUILDERS, ROW_ORDERS, oracle_command, oracle_rows, run_oracle
+from streamproc.testing.simulate import SimulationConfig, simulate
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 """Hand-built logs count seconds from here (a Monday, 09:00 UTC)."""

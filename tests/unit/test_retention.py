@@ -9,7 +9,7 @@ import pytest
 from streamproc.intake import partition_for_key
 from streamproc.metrics.buckets import parse_activity_key
 from streamproc.retention import DAY_MS, RetentionClock, Sweep, sweep_partition
-from streamproc.simulate import SimulationConfig, simulate
+from streamproc.testing.simulate import SimulationConfig, simulate
 from tests.offline import RULES, ingest, new_stores
 
 

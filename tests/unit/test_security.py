@@ -16,7 +16,10 @@ from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 from faust.types.auth import AuthProtocol, SASLMechanism
 
 from streamproc.app import create_app
-from streamproc.broker import (
+from streamproc.cli import main
+from streamproc.security import client_kwargs, faust_credentials
+from streamproc.settings import Settings, SettingsError
+from streamproc.testing.broker import (
     SCRAM_MARKER,
     BrokerError,
     _scram_arguments,
@@ -24,9 +27,6 @@ from streamproc.broker import (
     _scram_warning,
     _write_config,
 )
-from streamproc.cli import main
-from streamproc.security import client_kwargs, faust_credentials
-from streamproc.settings import Settings, SettingsError
 
 SASL_ENV = {
     "STREAMPROC_SECURITY_PROTOCOL": "sasl_plaintext",

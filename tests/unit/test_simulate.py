@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from streamproc.events import InvalidEvent, parse_event
-from streamproc.simulate import (
+from streamproc.testing.simulate import (
     EVENT_TYPES,
     SimulationConfig,
     simulate,

@@ -19,7 +19,7 @@ from exporter.request import parse_request
 from exporter.rows import BUILDERS, Context, Directory
 from exporter.schema import EXPORTS
 from exporter.sqlcsv import SQL_EXPORTS, WINDOW_END_S, WINDOW_START_S, SqlRows, zone_offsets
-from streamproc.simulate import SimulationConfig, simulate
+from streamproc.testing.simulate import SimulationConfig, simulate
 from tests.offline import ingest, load_model
 
 AS_OF_MS = 1_800_000_000_000

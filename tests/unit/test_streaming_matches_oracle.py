@@ -10,8 +10,8 @@ from exporter.csvfmt import write_csv
 from exporter.request import parse_request
 from exporter.rows import at
 from exporter.schema import EXPORTS
-from streamproc.oracle import oracle_rows
-from streamproc.simulate import SimulationConfig, simulate
+from streamproc.testing.oracle import oracle_rows
+from streamproc.testing.simulate import SimulationConfig, simulate
 from tests.offline import export_csv, ingest, load_model
 
 VARIANTS = [

@@ -9,8 +9,8 @@ import orjson
 import pytest
 
 from streamproc.events import InvalidEvent, parse_event
-from streamproc.simulate import SimulationConfig, simulate
 from streamproc.state import BatchStores, _write_buckets, apply_event
+from streamproc.testing.simulate import SimulationConfig, simulate
 from streamproc.writeback import WriteBack
 from tests.offline import RULES, ingest, new_stores
 

@@ -6,8 +6,8 @@ import time
 
 import click
 
-from streamproc import broker
 from streamproc.settings import Settings, SettingsError
+from streamproc.testing import broker
 
 ENV_HELP = """\b
 Environment:

@@ -490,14 +490,14 @@ def _write_config(settings: Settings) -> Path:
         "log.cleaner.dedupe.buffer.size": str(32 * 1024 * 1024),
     }
     server_properties = kdir / SERVER_PROPERTIES
-    lines = ["# Written by streamproc.broker on every `up`: edits are overwritten."]
+    lines = ["# Written by streamproc.testing.broker on every `up`: edits are overwritten."]
     lines += [f"{k}={v}" for k, v in props.items()]
     # Owner-only: in SASL mode it holds the broker's user list with passwords.
     _write_atomic(server_properties, "\n".join(lines) + "\n", mode=0o600)
 
     logfile = kdir / BROKER_LOG
     log4j = f"""\
-# Written by streamproc.broker on every `up`: edits are overwritten.
+# Written by streamproc.testing.broker on every `up`: edits are overwritten.
 status = warn
 name = streamproc-broker
 # Keep logging while Kafka's own shutdown hook runs (else its last lines are lost).

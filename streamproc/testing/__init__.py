@@ -1,0 +1,1 @@
+"""The tools room: simulator, batch oracle, local Kafka broker and producer (not the service)."""
