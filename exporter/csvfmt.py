@@ -211,7 +211,7 @@ CELL_RULES: Final[Mapping[Kind, CellRule]] = MappingProxyType(
         Kind.BOOL: CellRule(_bool, None, sql=False),
     }
 )
-"""The one definition of cell formatting per kind (docs/exports.md, "Cell formats"):
+"""The one definition of cell formatting per kind (docs/exports.md, "CSV format"):
 format_cell, the CSV writer's fast formatters and exporter.sqlcsv's SQL all come from or
 are checked against it; exporter.parquet shares its number rules (whole_seconds,
 hundredths)."""

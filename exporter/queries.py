@@ -47,6 +47,12 @@ CHERRY_PICK_MS: Final = (
 )
 #: The sessions of the conversation ``c``.
 SESSIONS_OF_CONVERSATION: Final = "sessions s WHERE s.conversation_id = c.conversation_id"
+#: The messages of the conversation ``c`` (their latest ``lu`` is part of Last Updated).
+MESSAGES_OF_CONVERSATION: Final = "messages m WHERE m.conversation_id = c.conversation_id"
+#: The conversation ``c`` of the message ``m`` (a message may come before its conversation).
+CONVERSATION_OF_MESSAGE: Final = (
+    "LEFT JOIN conversations c ON c.conversation_id = m.conversation_id"
+)
 
 
 def channels_json(channels: Iterable[str]) -> str:

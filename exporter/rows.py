@@ -138,7 +138,7 @@ SELECT c.*,
   (SELECT {q.HANDLE_MS} FROM {q.SESSIONS_OF_CONVERSATION}) AS handle_ms,
   (SELECT {q.NO_REPLY_MS} FROM {q.SESSIONS_OF_CONVERSATION}) AS no_reply_ms,
   (SELECT {q.CHERRY_PICK_MS} FROM {q.SESSIONS_OF_CONVERSATION}) AS cherry_pick_ms,
-  (SELECT max(m.lu) FROM messages m WHERE m.conversation_id = c.conversation_id) AS message_lu
+  (SELECT max(m.lu) FROM {q.MESSAGES_OF_CONVERSATION}) AS message_lu
 FROM conversations c
 WHERE {{where}}
 {q.CONVERSATION_ORDER}
@@ -238,8 +238,7 @@ def messages(ctx: Context) -> Iterator[Row]:
         "SELECT m.message_id, m.created_t, m.conversation_id, m.message_type, m.origin,"
         " m.outbound_type, m.direction, m.sender_kind, m.sender_id, m.team_id, m.tag_ids,"
         " m.content, m.post_url, m.lu, m.deleted_t, m.system_user_type,"
-        " c.channel_id, c.contact_profile_id, c.url FROM messages m"
-        " LEFT JOIN conversations c ON c.conversation_id = m.conversation_id"
+        f" c.channel_id, c.contact_profile_id, c.url FROM messages m {q.CONVERSATION_OF_MESSAGE}"
         f" WHERE {q.MESSAGE_IN_RANGE} AND {channel_sql} {q.MESSAGE_ORDER}",
         {"start": ctx.start_ms, "end": ctx.end_ms, **params},
     )

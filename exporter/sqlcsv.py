@@ -19,12 +19,14 @@ Directory values (channel, contact, agent, team, tag and topic names) are format
 Python once per export into small temporary lookup tables. One ``printf`` builds the
 record; rows are sorted on their keys only (their rowids go into a temporary table),
 then formatted in chunks of consecutive rows, one blob per chunk, possibly by several
-worker processes at once (exporter.sqlrun).
+worker processes at once (exporter.sqlrun: those of the FormatPool the caller passes).
 
 Iterating the object returned by a builder still gives the row dicts of exporter.rows
-(the general path); exporter.csvfmt.write_csv takes the fast path when it can. When the
-directory holds a value the general path would refuse (not a string), the general path
-runs, so errors stay the same.
+(the general path); exporter.formats.write_records takes the fast path when it can. When
+the directory holds a value the general path would refuse (not a string), the general
+path runs, so errors stay the same. The cell SQL below follows exporter.csvfmt.CELL_RULES
+(``SQL_CELLS``), the selections and row orders exporter.queries (shared with
+exporter.rows).
 """
 
 from __future__ import annotations
@@ -507,7 +509,7 @@ _CONVERSATION_VALUES: tuple[Value, ...] = (
     Labels("topic", "c.topic_ids"),
     Col("c.url"),
     Sub(
-        "messages m WHERE m.conversation_id = c.conversation_id",
+        q.MESSAGES_OF_CONVERSATION,
         (Col("coalesce(max(c.log_lu,max(m.lu)),c.log_lu,max(m.lu))"),),
     ),
     Col("c.language"),
@@ -546,7 +548,7 @@ SQL_EXPORTS: Final[dict[str, SqlExport]] = {
         table="messages m",
         keys=f"SELECT m.rowid AS rid FROM messages m WHERE {q.MESSAGE_IN_RANGE}",  # noqa: S608
         order=q.MESSAGE_ORDER,
-        joins="LEFT JOIN conversations c ON c.conversation_id = m.conversation_id",
+        joins=q.CONVERSATION_OF_MESSAGE,
         where="{channels}",
         values=(
             Col("m.message_id"),

@@ -19,6 +19,9 @@ keep doing so until their transactions end). Otherwise they start again (a few t
 then the caller's connection formats everything itself). Each worker computes the same
 ordered rowids from that same state, so the chunks join up exactly.
 
+Who starts workers: only a FormatPool's owner (the exporter service, for its lifetime);
+without a pool the caller's connection formats everything (docs/architecture.md).
+
 This module imports little: it is the workers' main program too (``python -m``).
 """
 
