@@ -10,6 +10,7 @@ from exporter.csvfmt import write_csv
 from exporter.readmodel import ReadModel
 from exporter.request import parse_request
 from exporter.rows import BUILDERS, Context, Directory
+from exporter.sqlrun import FormatPool, default_workers
 
 
 def _high_water_kb() -> int:
@@ -24,8 +25,8 @@ def _high_water_kb() -> int:
 
 
 def run(db: str, export_type: str, out: str, workers: int | None = None) -> dict[str, float]:
-    """Export everything of ``export_type`` in the model to ``out`` (``workers``: see
-    exporter.sqlrun; None is the default)."""
+    """Export everything of ``export_type`` in the model to ``out`` with a FormatPool of
+    ``workers`` processes (exporter.sqlrun; None: the exporter service's, default_workers())."""
     model = ReadModel(Path(db), lock_max_ms=7_200_000)
     request = {"request_id": "bench", "export_type": export_type}
     if export_type != "conversations_open":
@@ -33,14 +34,15 @@ def run(db: str, export_type: str, out: str, workers: int | None = None) -> dict
     parsed = parse_request(request)
     started = time.perf_counter()
     context = Context(model.conn, parsed, Directory.load(model.conn), 2_000_000_000_000)
-    with open(out, "wb") as handle:
+    size = default_workers() if workers is None else workers
+    with open(out, "wb") as handle, FormatPool(size) as pool:
         result = write_csv(
             handle,
             parsed.spec,
             BUILDERS[export_type](context),
             locale="en",
             tz=parsed.tz,
-            workers=workers,
+            workers=pool,
         )
     seconds = time.perf_counter() - started
     peak_kb = _high_water_kb()

@@ -9,11 +9,15 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
-from typing import Any, BinaryIO, Final, Protocol, runtime_checkable
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, BinaryIO, Final
 from zoneinfo import ZoneInfo
 
 from exporter.schema import ExportSpec, Kind
 from streamproc import keys
+
+if TYPE_CHECKING:
+    from exporter.sqlrun import FormatPool
 
 #: Text cells starting with one of these get a leading ``'`` (spreadsheet formula injection).
 INJECTION_PREFIXES: Final = ("=", "+", "-", "@", "\t", "\r")
@@ -84,6 +88,138 @@ def split_list(text: str) -> list[str]:
     return keys.split(text) if text else []
 
 
+def whole_seconds(ms: Any) -> int:
+    """A SECONDS value (int or Fraction of *milliseconds*) as whole seconds, halves away
+    from zero (the CSV cell, the Parquet value and exporter.sqlcsv.seconds_sql agree)."""
+    if type(ms) is int and ms >= 0:
+        return (2 * ms + 1000) // 2000
+    return round_half_up(_exact(Kind.SECONDS, ms) / 1000)
+
+
+def hundredths(value: Any) -> int:
+    """A DECIMAL2 value (int or Fraction) in hundredths, halves away from zero."""
+    return round_half_up(_exact(Kind.DECIMAL2, value) * 100)
+
+
+def _text(value: Any, tz: ZoneInfo) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"text cell needs a str, got {type(value).__name__}")
+    return _guard(value)
+
+
+def _timestamp(value: Any, tz: ZoneInfo) -> str:
+    if not isinstance(value, datetime):
+        raise TypeError(f"timestamp cell needs a datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"timestamp cell needs an aware datetime, got naive {value!r}")
+    t = value.astimezone(tz)
+    return f"{t.year:04d}-{t.month:02d}-{t.day:02d} {t.hour:02d}:{t.minute:02d}:{t.second:02d}"
+
+
+def _seconds(value: Any, tz: ZoneInfo) -> str:
+    return str(whole_seconds(value))
+
+
+def _count(value: Any, tz: ZoneInfo) -> str:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"count cell needs an int, got {type(value).__name__}")
+    return str(value)
+
+
+def _decimal2(value: Any, tz: ZoneInfo) -> str:
+    cents = hundredths(value)
+    sign = "-" if cents < 0 else ""
+    whole, frac = divmod(abs(cents), 100)
+    return f"{sign}{whole}.{frac:02d}"
+
+
+def _list(value: Any, tz: ZoneInfo) -> str:
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+        raise TypeError(f"list cell needs a sequence of str, got {type(value).__name__}")
+    for item in value:
+        if not isinstance(item, str):
+            raise TypeError(f"list cell items must be str, got {type(item).__name__}")
+    return _guard(join_list(value))
+
+
+def _bool(value: Any, tz: ZoneInfo) -> str:
+    if not isinstance(value, bool):
+        raise TypeError(f"bool cell needs a bool, got {type(value).__name__}")
+    return "true" if value else "false"
+
+
+Formatter = Callable[[Any], str]
+
+
+def _fast_text(tz: ZoneInfo, general: Formatter) -> Formatter:
+    def text(value: Any) -> str:
+        if type(value) is str:
+            return "'" + value if needs_guard(value) else value
+        return "" if value is None else general(value)
+
+    return text
+
+
+def _fast_timestamp(tz: ZoneInfo, general: Formatter) -> Formatter:
+    def timestamp(value: Any) -> str:
+        if type(value) is datetime and value.tzinfo is not None:
+            return value.astimezone(tz).isoformat(" ", "seconds")[:19]
+        return general(value)
+
+    return timestamp
+
+
+def _fast_seconds(tz: ZoneInfo, general: Formatter) -> Formatter:
+    def seconds(value: Any) -> str:
+        if type(value) is int and value >= 0:
+            return str((2 * value + 1000) // 2000)  # ms -> s, half up (whole_seconds)
+        return general(value)
+
+    return seconds
+
+
+def _fast_count(tz: ZoneInfo, general: Formatter) -> Formatter:
+    def count(value: Any) -> str:
+        return str(value) if type(value) is int else general(value)
+
+    return count
+
+
+@dataclass(frozen=True)
+class CellRule:
+    """How the cells of one kind are written, in every form there is of it.
+
+    ``check``: the general formatter (a non-None value -> the cell's text; the wrong type
+    raises); ``fast``: given the zone and the general formatter, a formatter with shortcuts
+    for the common value types giving the same text (None: the general one serves);
+    ``sql``: whether exporter.sqlcsv has a SQL form (``SQL_CELLS``, checked against this
+    table at its import; tests/unit/test_cells.py compares all forms on samples)."""
+
+    check: Callable[[Any, ZoneInfo], str]
+    fast: Callable[[ZoneInfo, Formatter], Formatter] | None
+    sql: bool
+
+
+CELL_RULES: Final[Mapping[Kind, CellRule]] = MappingProxyType(
+    {
+        Kind.TEXT: CellRule(_text, _fast_text, sql=True),
+        Kind.TIMESTAMP: CellRule(_timestamp, _fast_timestamp, sql=True),
+        Kind.SECONDS: CellRule(_seconds, _fast_seconds, sql=True),
+        Kind.COUNT: CellRule(_count, _fast_count, sql=True),
+        Kind.DECIMAL2: CellRule(_decimal2, None, sql=False),
+        Kind.LIST: CellRule(_list, None, sql=False),
+        Kind.BOOL: CellRule(_bool, None, sql=False),
+    }
+)
+"""The one definition of cell formatting per kind (docs/exports.md, "CSV format"):
+format_cell, the CSV writer's fast formatters and exporter.sqlcsv's SQL all come from or
+are checked against it; exporter.parquet shares its number rules (whole_seconds,
+hundredths)."""
+
+if set(CELL_RULES) != set(Kind):  # pragma: no cover - a new kind needs its rule
+    raise AssertionError(f"cell kinds without a rule: {set(Kind) - set(CELL_RULES)}")
+
+
 def format_cell(kind: Kind, value: Any, tz: ZoneInfo) -> str:
     """One cell's text (before CSV quoting); ``None`` is the empty cell for every kind.
 
@@ -93,43 +229,14 @@ def format_cell(kind: Kind, value: Any, tz: ZoneInfo) -> str:
     decimals, half up; LIST sequence of str, each with ``\\`` and ``|`` escaped by a
     ``\\``, joined with ``|`` (injection-guarded); BOOL
     ``true``/``false``. A value of the wrong type (or a naive datetime) raises.
+    The rules are CELL_RULES'.
     """
     if value is None:
         return ""
-    if kind is Kind.TEXT:
-        if not isinstance(value, str):
-            raise TypeError(f"text cell needs a str, got {type(value).__name__}")
-        return _guard(value)
-    if kind is Kind.TIMESTAMP:
-        if not isinstance(value, datetime):
-            raise TypeError(f"timestamp cell needs a datetime, got {type(value).__name__}")
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(f"timestamp cell needs an aware datetime, got naive {value!r}")
-        t = value.astimezone(tz)
-        return f"{t.year:04d}-{t.month:02d}-{t.day:02d} {t.hour:02d}:{t.minute:02d}:{t.second:02d}"
-    if kind is Kind.SECONDS:
-        return str(round_half_up(_exact(kind, value) / 1000))
-    if kind is Kind.COUNT:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"count cell needs an int, got {type(value).__name__}")
-        return str(value)
-    if kind is Kind.DECIMAL2:
-        hundredths = round_half_up(_exact(kind, value) * 100)
-        sign = "-" if hundredths < 0 else ""
-        whole, frac = divmod(abs(hundredths), 100)
-        return f"{sign}{whole}.{frac:02d}"
-    if kind is Kind.LIST:
-        if isinstance(value, str | bytes) or not isinstance(value, Sequence):
-            raise TypeError(f"list cell needs a sequence of str, got {type(value).__name__}")
-        for item in value:
-            if not isinstance(item, str):
-                raise TypeError(f"list cell items must be str, got {type(item).__name__}")
-        return _guard(join_list(value))
-    if kind is Kind.BOOL:
-        if not isinstance(value, bool):
-            raise TypeError(f"bool cell needs a bool, got {type(value).__name__}")
-        return "true" if value else "false"
-    raise ValueError(f"unknown kind {kind!r}")  # pragma: no cover - Kind is closed
+    rule = CELL_RULES.get(kind)
+    if rule is None:  # pragma: no cover - Kind is closed
+        raise ValueError(f"unknown kind {kind!r}")
+    return rule.check(value, tz)
 
 
 def quote_field(text: str) -> str:
@@ -189,61 +296,15 @@ class _Sink:
         return self._hash.hexdigest()
 
 
-def _fast_formatter(kind: Kind, tz: ZoneInfo) -> Callable[[Any], str]:
+def _fast_formatter(kind: Kind, tz: ZoneInfo) -> Formatter:
     """``format_cell`` for one column, with fast paths for the common value types and the
-    general (checking) path for everything else, so both give the same text."""
+    general (checking) path for everything else, so both give the same text (CELL_RULES)."""
 
     def general(value: Any) -> str:
         return "" if value is None else format_cell(kind, value, tz)
 
-    if kind is Kind.TEXT:
-
-        def text(value: Any) -> str:
-            if type(value) is str:
-                return "'" + value if needs_guard(value) else value
-            return "" if value is None else general(value)
-
-        return text
-    if kind is Kind.TIMESTAMP:
-
-        def timestamp(value: Any) -> str:
-            if type(value) is datetime and value.tzinfo is not None:
-                return value.astimezone(tz).isoformat(" ", "seconds")[:19]
-            return general(value)
-
-        return timestamp
-    if kind is Kind.SECONDS:
-
-        def seconds(value: Any) -> str:
-            if type(value) is int and value >= 0:
-                return str((2 * value + 1000) // 2000)  # ms -> s, half up
-            return general(value)
-
-        return seconds
-    if kind is Kind.COUNT:
-
-        def count(value: Any) -> str:
-            return str(value) if type(value) is int else general(value)
-
-        return count
-    return general
-
-
-@runtime_checkable
-class PreformattedRows(Protocol):
-    """Rows that can also write their own CSV records (exporter.sqlcsv.SqlRows)."""
-
-    def write_records(
-        self,
-        write: Callable[[bytes], object],
-        spec: ExportSpec,
-        tz: ZoneInfo,
-        *,
-        workers: int | None = None,
-    ) -> int | None:
-        """Write every data record (UTF-8, CRLF-terminated) of ``spec`` through ``write``
-        and return their number, or return None without writing anything. ``workers``:
-        how many processes may format them (None: the implementation's default)."""
+    fast = CELL_RULES[kind].fast
+    return general if fast is None else fast(tz, general)
 
 
 def write_csv(
@@ -253,7 +314,7 @@ def write_csv(
     *,
     locale: str,
     tz: ZoneInfo,
-    workers: int | None = None,
+    workers: int | FormatPool | None = None,
     bom: bool = False,
 ) -> CsvResult:
     """Stream ``spec``'s header (in ``locale``) and ``rows`` to ``out`` as CSV (with
@@ -262,20 +323,31 @@ def write_csv(
     Rows map column keys to values (see ``format_cell``); extra keys are ignored, a
     missing key raises KeyError naming the column. Memory stays constant: rows are
     consumed one at a time, bytes go out through a small buffer and are hashed as they
-    go. ``out`` is flushed, not closed. Rows that can write their own records
-    (``PreformattedRows``) do so, giving the same bytes, with up to ``workers``
-    formatting processes (None: their default; see exporter.sqlrun).
+    go. ``out`` is flushed, not closed. Who writes the records (SQLite or ``write_rows``,
+    the same bytes) is decided by exporter.formats.write_records; ``workers`` is the
+    FormatPool (or number of processes) SQLite may format with (exporter.sqlrun; None:
+    no process, the caller's connection formats).
     """
+    from exporter.formats import write_records  # (exporter.formats imports this module)
+
     sink = _Sink(out)
     if bom:
         sink.write(codecs.BOM_UTF8)
     sink.write(encode_record(spec.headers(locale)))
-    if isinstance(rows, PreformattedRows):
-        written = rows.write_records(sink.write, spec, tz, workers=workers)
-        if written is not None:
-            sink.flush()
-            out.flush()
-            return CsvResult(rows=written, bytes=sink.total, sha256=sink.hexdigest())
+    count = write_records(sink.write, spec, rows, tz, workers=workers)
+    sink.flush()
+    out.flush()
+    return CsvResult(rows=count, bytes=sink.total, sha256=sink.hexdigest())
+
+
+def write_rows(
+    write: Callable[[bytes], object],
+    spec: ExportSpec,
+    rows: Iterable[Mapping[str, Any]],
+    tz: ZoneInfo,
+) -> int:
+    """Write the CSV record (UTF-8, CRLF-terminated) of every row through ``write``, formatted
+    in Python (CELL_RULES); their number."""
     plan = [(col.key, _fast_formatter(col.kind, tz)) for col in spec.columns]
     needs_quotes = _NEEDS_QUOTES.isdisjoint
     count = 0
@@ -291,11 +363,9 @@ def write_csv(
             bad = _failing_column(spec, row, tz)
             raise type(exc)(f"{spec.id} column {bad!r}: {exc}") from exc
         line = ",".join(c if needs_quotes(c) else '"' + c.replace('"', '""') + '"' for c in cells)
-        sink.write(line.encode("utf-8") + _CRLF)
+        write(line.encode("utf-8") + _CRLF)
         count += 1
-    sink.flush()
-    out.flush()
-    return CsvResult(rows=count, bytes=sink.total, sha256=sink.hexdigest())
+    return count
 
 
 def _failing_column(spec: ExportSpec, row: Mapping[str, Any], tz: ZoneInfo) -> str:

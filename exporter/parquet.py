@@ -5,14 +5,13 @@ from __future__ import annotations
 import decimal
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from exporter.csvfmt import round_half_up
+from exporter.csvfmt import hundredths, whole_seconds
 from exporter.rows import to_ms
 from exporter.schema import ExportSpec, Kind
 
@@ -45,13 +44,7 @@ spreadsheet concern and not part of the value."""
 
 
 def _seconds(value: Any) -> int | None:
-    if value is None:
-        return None
-    if type(value) is int and value >= 0:
-        return (2 * value + 1000) // 2000
-    if isinstance(value, bool) or not isinstance(value, int | Fraction):
-        raise TypeError(f"seconds cell needs an int or Fraction, got {type(value).__name__}")
-    return round_half_up(Fraction(value) / 1000)
+    return None if value is None else whole_seconds(value)
 
 
 def _timestamp(value: Any) -> int | None:
@@ -65,9 +58,7 @@ def _timestamp(value: Any) -> int | None:
 def _decimal2(value: Any) -> decimal.Decimal | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | Fraction):
-        raise TypeError(f"decimal cell needs an int or Fraction, got {type(value).__name__}")
-    return decimal.Decimal(round_half_up(Fraction(value) * 100)).scaleb(-2)
+    return decimal.Decimal(hundredths(value)).scaleb(-2)
 
 
 def _list(value: Any) -> list[str] | None:

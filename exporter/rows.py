@@ -16,9 +16,10 @@ from typing import Any
 
 import orjson
 
+from exporter import queries as q
+from exporter.formats import builder
 from exporter.readmodel import ATTRIBUTES_OF_CONTACT
 from exporter.request import ExportRequest
-from exporter.sqlcsv import SQL_EXPORTS, SqlRows
 
 Row = dict[str, Any]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -125,30 +126,22 @@ class Context:
 
 def channels_json(request: ExportRequest) -> str:
     """The request's channel ids as one JSON array (one SQL parameter however many)."""
-    return orjson.dumps(sorted(request.channels)).decode()
+    return q.channels_json(request.channels)
 
 
 # ---------------------------------------------------------------------------------------
 # Conversations (resolved, open)
 # ---------------------------------------------------------------------------------------
 
-_SESSION_END = (
-    "CASE WHEN s.end_t IS NOT NULL THEN s.end_t WHEN s.expiry <= :as_of THEN s.expiry END"
-)
 _CONVERSATION_SQL = f"""
 SELECT c.*,
-  (SELECT sum(CASE WHEN s.replied THEN {_SESSION_END} - s.start END)
-     FROM sessions s WHERE s.conversation_id = c.conversation_id) AS handle_ms,
-  (SELECT sum(CASE WHEN NOT s.replied AND s.own_status_end AND s.end_t IS NOT NULL
-               THEN s.end_t - s.start END)
-     FROM sessions s WHERE s.conversation_id = c.conversation_id) AS no_reply_ms,
-  (SELECT sum(CASE WHEN NOT s.replied AND NOT (s.own_status_end AND s.end_t IS NOT NULL)
-               THEN {_SESSION_END} - s.start END)
-     FROM sessions s WHERE s.conversation_id = c.conversation_id) AS cherry_pick_ms,
-  (SELECT max(m.lu) FROM messages m WHERE m.conversation_id = c.conversation_id) AS message_lu
+  (SELECT {q.HANDLE_MS} FROM {q.SESSIONS_OF_CONVERSATION}) AS handle_ms,
+  (SELECT {q.NO_REPLY_MS} FROM {q.SESSIONS_OF_CONVERSATION}) AS no_reply_ms,
+  (SELECT {q.CHERRY_PICK_MS} FROM {q.SESSIONS_OF_CONVERSATION}) AS cherry_pick_ms,
+  (SELECT max(m.lu) FROM {q.MESSAGES_OF_CONVERSATION}) AS message_lu
 FROM conversations c
 WHERE {{where}}
-ORDER BY c.created_t IS NULL, c.created_t, c.conversation_id
+{q.CONVERSATION_ORDER}
 """
 
 
@@ -214,14 +207,14 @@ def _conversation_rows(ctx: Context, where: str, params: dict[str, Any]) -> Iter
 def conversations_resolved(ctx: Context) -> Iterator[Row]:
     """Conversations whose FIRST resolution is in the range."""
     channel_sql, params = _named_channels(ctx)
-    where = f"c.first_resolution_t >= :start AND c.first_resolution_t < :end AND {channel_sql}"
+    where = f"{q.RESOLVED_IN_RANGE} AND {channel_sql}"
     yield from _conversation_rows(ctx, where, {"start": ctx.start_ms, "end": ctx.end_ms, **params})
 
 
 def conversations_open(ctx: Context) -> Iterator[Row]:
     """Conversations whose current status is NEW or PENDING."""
     channel_sql, params = _named_channels(ctx)
-    where = f"c.status IN ('NEW', 'PENDING') AND {channel_sql}"
+    where = f"{q.OPEN_NOW} AND {channel_sql}"
     yield from _conversation_rows(ctx, where, params)
 
 
@@ -229,10 +222,7 @@ def _named_channels(ctx: Context) -> tuple[str, dict[str, Any]]:
     """The channel filter on ``c.channel_id`` with a named parameter ``:channels``."""
     if not ctx.request.channels:
         return "1", {}
-    return (
-        "c.channel_id IN (SELECT value FROM json_each(:channels))",
-        {"channels": channels_json(ctx.request)},
-    )
+    return q.CHANNEL_FILTER, {"channels": channels_json(ctx.request)}
 
 
 # ---------------------------------------------------------------------------------------
@@ -243,16 +233,14 @@ def _named_channels(ctx: Context) -> tuple[str, dict[str, Any]]:
 def messages(ctx: Context) -> Iterator[Row]:
     """Messages created in the range, by creation time then id."""
     d = ctx.directory
-    channel_sql, channels = ctx.channel_sql("c.channel_id")
+    channel_sql, params = _named_channels(ctx)
     cursor = ctx.conn.execute(
         "SELECT m.message_id, m.created_t, m.conversation_id, m.message_type, m.origin,"
         " m.outbound_type, m.direction, m.sender_kind, m.sender_id, m.team_id, m.tag_ids,"
         " m.content, m.post_url, m.lu, m.deleted_t, m.system_user_type,"
-        " c.channel_id, c.contact_profile_id, c.url FROM messages m"
-        " LEFT JOIN conversations c ON c.conversation_id = m.conversation_id"
-        f" WHERE m.created_t >= ? AND m.created_t < ? AND {channel_sql}"
-        " ORDER BY m.created_t, m.message_id",
-        [ctx.start_ms, ctx.end_ms, *channels],
+        f" c.channel_id, c.contact_profile_id, c.url FROM messages m {q.CONVERSATION_OF_MESSAGE}"
+        f" WHERE {q.MESSAGE_IN_RANGE} AND {channel_sql} {q.MESSAGE_ORDER}",
+        {"start": ctx.start_ms, "end": ctx.end_ms, **params},
     )
     channel_cache: dict[str | None, Row] = {}
     contact_cache: dict[str | None, tuple[Any, Any]] = {}
@@ -824,16 +812,9 @@ GENERAL_BUILDERS: dict[str, Callable[[Context], Iterator[Row]]] = {
 """The row builder of every export type (exporter.schema.EXPORTS has the columns)."""
 
 
-def _builder(export_id: str) -> Callable[[Context], Iterable[Row]]:
-    general = GENERAL_BUILDERS[export_id]
-    if export_id not in SQL_EXPORTS:
-        return general
-    return lambda ctx: SqlRows(ctx, export_id, general)
-
-
 BUILDERS: dict[str, Callable[[Context], Iterable[Row]]] = {
-    export_id: _builder(export_id) for export_id in GENERAL_BUILDERS
+    export_id: builder(export_id, general) for export_id, general in GENERAL_BUILDERS.items()
 }
-"""The rows of every export type: the general builders' dicts; for the exports of
-exporter.sqlcsv.SQL_EXPORTS an iterable of the same dicts that exporter.csvfmt.write_csv
-can instead have SQLite format (the fast path)."""
+"""The rows of every export type: the general builders' dicts; for the exports with a SQL
+form an iterable of the same dicts that can also have SQLite write their CSV records (the
+fast path). exporter.formats chooses both (``builder``, ``write_records``)."""

@@ -28,6 +28,7 @@ from exporter.request import (
 )
 from exporter.rows import BUILDERS, Context, Directory, at
 from exporter.scheduler import ScheduleRunner
+from exporter.sqlrun import FormatPool, default_workers
 from exporter.stamps import now, rfc3339
 from exporter.sync import ChangelogFollower, FollowerStalled, Offsets
 from exporter.urls import delivery_fields
@@ -89,15 +90,21 @@ class Exporter:
         self.inbound_reader: AIOKafkaConsumer | None = None
         # Scheduled exports (exporter.scheduler); its ``counters`` count deliveries/failures.
         self.scheduler: ScheduleRunner | None = None
+        # The formatting worker processes exports may use (exporter.sqlrun): this service
+        # owns them, from start() to stop(); until start() exports format in-process.
+        self.pool: FormatPool | None = None
 
     async def start(self) -> None:
-        """Connect to Kafka."""
+        """Connect to Kafka; allow exports ``default_workers()`` formatting processes."""
+        self.pool = FormatPool(default_workers())
         await self.follower.start()
         self.inbound_reader = AIOKafkaConsumer(**client_kwargs(self.settings), group_id=None)
         await self.inbound_reader.start()
 
     async def stop(self) -> None:
-        """Disconnect and close the read model."""
+        """Disconnect, stop any formatting process and close the read model."""
+        if self.pool is not None:
+            self.pool.close()
         await self.follower.stop()
         if self.inbound_reader is not None:
             await self.inbound_reader.stop()
@@ -204,12 +211,12 @@ class Exporter:
 
     def render(self, request: ExportRequest, snapshot: Snapshot, path: Path) -> dict[str, Any]:
         """Write the file of ``request`` from the read model to ``path`` (atomically, in
-        the request's format: exporter.formats)."""
+        the request's format: exporter.formats), with the service's formatting processes."""
         context = Context(
             self.model.conn, request, Directory.load(self.model.conn), snapshot.as_of_ms
         )
         rows = BUILDERS[request.export_type](context)
-        written = write_export(path, request, rows, as_of_ms=snapshot.as_of_ms)
+        written = write_export(path, request, rows, as_of_ms=snapshot.as_of_ms, workers=self.pool)
         return {
             "path": str(path),
             "rows": written.rows,

@@ -19,29 +19,31 @@ Directory values (channel, contact, agent, team, tag and topic names) are format
 Python once per export into small temporary lookup tables. One ``printf`` builds the
 record; rows are sorted on their keys only (their rowids go into a temporary table),
 then formatted in chunks of consecutive rows, one blob per chunk, possibly by several
-worker processes at once (exporter.sqlrun).
+worker processes at once (exporter.sqlrun: those of the FormatPool the caller passes).
 
 Iterating the object returned by a builder still gives the row dicts of exporter.rows
-(the general path); exporter.csvfmt.write_csv takes the fast path when it can. When the
-directory holds a value the general path would refuse (not a string), the general path
-runs, so errors stay the same.
+(the general path); exporter.formats.write_records takes the fast path when it can. When
+the directory holds a value the general path would refuse (not a string), the general
+path runs, so errors stay the same. The cell SQL below follows exporter.csvfmt.CELL_RULES
+(``SQL_CELLS``), the selections and row orders exporter.queries (shared with
+exporter.rows).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 from zoneinfo import ZoneInfo
 
-import orjson
-
-from exporter.csvfmt import escape_item, format_cell, quote_field
+from exporter import queries as q
+from exporter.csvfmt import CELL_RULES, escape_item, format_cell, quote_field
 from exporter.readmodel import NUL_TEXTS
 from exporter.schema import EXPORTS, ExportSpec, Kind
-from exporter.sqlrun import CHUNK_ROWS, KEYS, Job, Workers, default_workers, run
+from exporter.sqlrun import CHUNK_ROWS, KEYS, FormatPool, Job, run
 
 if TYPE_CHECKING:
     from exporter.rows import Context, Directory, Row
@@ -146,17 +148,28 @@ def timestamp_sql(x: str, tz: ZoneInfo) -> str:
     )
 
 
+SQL_CELLS: Final[Mapping[Kind, Callable[[str, ZoneInfo], str]]] = MappingProxyType(
+    {
+        Kind.TEXT: lambda x, tz: text_sql(x),
+        Kind.TIMESTAMP: timestamp_sql,
+        Kind.SECONDS: lambda x, tz: seconds_sql(x),
+        Kind.COUNT: lambda x, tz: x,
+    }
+)
+"""The SQL form of the cell kinds that have one (exporter.csvfmt.CELL_RULES says which:
+checked at import); each gives the text exporter.csvfmt.format_cell gives."""
+
+_without_sql = {kind for kind, rule in CELL_RULES.items() if not rule.sql}
+if set(SQL_CELLS) != set(CELL_RULES) - _without_sql:  # pragma: no cover - tables in step
+    raise AssertionError("exporter.sqlcsv.SQL_CELLS and exporter.csvfmt.CELL_RULES differ")
+
+
 def cell_sql(kind: Kind, x: str, tz: ZoneInfo) -> str:
     """The cell text of SQL value ``x`` of ``kind`` (NULL is the empty cell)."""
-    if kind is Kind.TEXT:
-        return text_sql(x)
-    if kind is Kind.TIMESTAMP:
-        return timestamp_sql(x, tz)
-    if kind is Kind.SECONDS:
-        return seconds_sql(x)
-    if kind is Kind.COUNT:
-        return x
-    raise ValueError(f"no SQL form for {kind} cells")
+    form = SQL_CELLS.get(kind)
+    if form is None:
+        raise ValueError(f"no SQL form for {kind} cells")
+    return form(x, tz)
 
 
 # ---------------------------------------------------------------------------------------
@@ -462,9 +475,6 @@ def chunk_sql(rows_sql: str) -> str:
 _CHANNEL = ("medium", "name", "display_name")
 _CONTACT = ("primary_identifier", "secondary_identifier")
 _AGENT = ("name", "reference")
-_SESSION_END = (
-    "CASE WHEN s.end_t IS NOT NULL THEN s.end_t WHEN s.expiry <= :as_of THEN s.expiry END"
-)
 _RES_AGENT = "c.res_actor_kind = 'AGENT' AND c.res_actor_id IS NOT NULL"
 
 _CONVERSATION_VALUES: tuple[Value, ...] = (
@@ -488,24 +498,18 @@ _CONVERSATION_VALUES: tuple[Value, ...] = (
     Col("c.outbound_count"),
     Col("c.first_response_ms"),
     Sub(
-        "sessions s WHERE s.conversation_id = c.conversation_id",
+        q.SESSIONS_OF_CONVERSATION,
         (
-            Col(f"ifnull(sum(CASE WHEN s.replied THEN {_SESSION_END} - s.start END),0)"),
-            Col(
-                "ifnull(sum(CASE WHEN NOT s.replied AND s.own_status_end AND s.end_t IS NOT NULL"
-                " THEN s.end_t - s.start END),0)"
-            ),
-            Col(
-                "ifnull(sum(CASE WHEN NOT s.replied AND NOT (s.own_status_end AND s.end_t IS NOT"
-                f" NULL) THEN {_SESSION_END} - s.start END),0)"
-            ),
+            Col(f"ifnull({q.HANDLE_MS},0)"),
+            Col(f"ifnull({q.NO_REPLY_MS},0)"),
+            Col(f"ifnull({q.CHERRY_PICK_MS},0)"),
         ),
     ),
     Col("c.res_ms"),
     Labels("topic", "c.topic_ids"),
     Col("c.url"),
     Sub(
-        "messages m WHERE m.conversation_id = c.conversation_id",
+        q.MESSAGES_OF_CONVERSATION,
         (Col("coalesce(max(c.log_lu,max(m.lu)),c.log_lu,max(m.lu))"),),
     ),
     Col("c.language"),
@@ -524,30 +528,27 @@ _NOT_IN_OPEN = {
     Col("c.csat_question", free=True),
     Col("c.csat_answer", free=True),
 }
-_CONVERSATION_ORDER = "ORDER BY c.created_t IS NULL, c.created_t, c.conversation_id"
 _MESSAGE_AGENT = "CASE WHEN m.sender_kind = 'AGENT' THEN m.sender_id END"
 
 SQL_EXPORTS: Final[dict[str, SqlExport]] = {
     "conversations_resolved": SqlExport(
         table="conversations c",
-        keys="SELECT c.rowid AS rid FROM conversations c WHERE c.first_resolution_t >= :start"
-        " AND c.first_resolution_t < :end AND {channels}",
-        order=_CONVERSATION_ORDER,
+        keys=f"SELECT c.rowid AS rid FROM conversations c WHERE {q.RESOLVED_IN_RANGE}"  # noqa: S608
+        " AND {channels}",
+        order=q.CONVERSATION_ORDER,
         values=_CONVERSATION_VALUES,
     ),
     "conversations_open": SqlExport(
         table="conversations c",
-        keys="SELECT c.rowid AS rid FROM conversations c"
-        " WHERE c.status IN ('NEW', 'PENDING') AND {channels}",
-        order=_CONVERSATION_ORDER,
+        keys=f"SELECT c.rowid AS rid FROM conversations c WHERE {q.OPEN_NOW} AND {{channels}}",  # noqa: S608
+        order=q.CONVERSATION_ORDER,
         values=tuple(v for v in _CONVERSATION_VALUES if v not in _NOT_IN_OPEN),
     ),
     "messages": SqlExport(
         table="messages m",
-        keys="SELECT m.rowid AS rid FROM messages m"
-        " WHERE m.created_t >= :start AND m.created_t < :end",
-        order="ORDER BY m.created_t, m.message_id",
-        joins="LEFT JOIN conversations c ON c.conversation_id = m.conversation_id",
+        keys=f"SELECT m.rowid AS rid FROM messages m WHERE {q.MESSAGE_IN_RANGE}",  # noqa: S608
+        order=q.MESSAGE_ORDER,
+        joins=q.CONVERSATION_OF_MESSAGE,
         where="{channels}",
         values=(
             Col("m.message_id"),
@@ -600,29 +601,29 @@ class SqlRows:
         spec: ExportSpec,
         tz: ZoneInfo,
         *,
-        workers: int | None = None,
+        workers: int | FormatPool | None = None,
     ) -> int | None:
         """Write every record (CRLF-terminated UTF-8) through ``write``; the row count, or
         None (nothing written) when the general path has to run instead.
 
-        Up to ``workers`` processes format the rows (exporter.sqlrun; None is
-        ``default_workers()``, 1 formats on the context's connection only); the bytes are
-        the same whatever their number.
+        ``workers``: the FormatPool whose processes may format the rows (exporter.sqlrun),
+        or a number of them started for this export only; None or 1 formats on the
+        context's connection. The bytes are the same whatever their number.
         """
-        if workers is None:
-            workers = default_workers()
-        if workers < 1:
-            raise ValueError(f"workers must be at least 1, got {workers}")
+        if workers is None or isinstance(workers, int):
+            with FormatPool(1 if workers is None else workers) as own:
+                return self.write_records(write, spec, tz, workers=own)
         ctx = self.ctx
         channel_sql = "1"
         params: dict[str, Any] = {}
         if ctx.request.channels:  # one JSON array parameter, however many channels
-            channel_sql = "c.channel_id IN (SELECT value FROM json_each(:channels))"
-            params["channels"] = orjson.dumps(sorted(ctx.request.channels)).decode()
+            channel_sql = q.CHANNEL_FILTER
+            params["channels"] = q.channels_json(ctx.request.channels)
         params["as_of"] = ctx.as_of_ms
         if ctx.request.start is not None and ctx.request.end is not None:
             params.update(start=ctx.start_ms, end=ctx.end_ms)
-        with Workers(ctx.conn, self.export.estimate_sql(channel_sql), params, workers) as started:
+        estimate = self.export.estimate_sql(channel_sql)
+        with workers.workers(ctx.conn, estimate, params) as started:
             plan = Plan(ctx.directory, tz)
             rows = self.export.rows_sql(spec, plan, channel_sql)
             if not plan.usable:

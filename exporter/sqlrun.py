@@ -19,6 +19,9 @@ keep doing so until their transactions end). Otherwise they start again (a few t
 then the caller's connection formats everything itself). Each worker computes the same
 ordered rowids from that same state, so the chunks join up exactly.
 
+Who starts workers: only a FormatPool's owner (the exporter service, for its lifetime);
+without a pool the caller's connection formats everything (docs/architecture.md).
+
 This module imports little: it is the workers' main program too (``python -m``).
 """
 
@@ -58,8 +61,58 @@ Chunk = tuple[list[bytes], int]
 
 
 def default_workers() -> int:
-    """Formatting processes of an export by default: one per core, at most four."""
+    """Formatting processes per export of the exporter service (its FormatPool's size):
+    one per core, at most four. A library caller that passes no pool gets none."""
     return max(1, min(os.cpu_count() or 1, 4))
+
+
+class FormatPool:
+    """The formatting worker processes an owner allows its exports: up to ``size`` per
+    export, started for an export large enough to gain from them and stopped when it
+    ends; ``close`` stops any still running. Only an owner creates one and passes it
+    down (the exporter service for its lifetime, a command or a bench for its run):
+    nothing below starts processes on its own, and without a pool an export is
+    formatted on the caller's connection, in its own process."""
+
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise ValueError(f"workers must be at least 1, got {size}")
+        self.size = size
+        self.closed = False
+        self._running: set[Workers] = set()
+        self._lock = threading.Lock()
+
+    def workers(self, conn: sqlite3.Connection, estimate: str, params: dict[str, Any]) -> Workers:
+        """The workers of one export (see ``Workers``), to use in a ``with`` block."""
+        if self.closed:
+            raise RuntimeError("the export formatting pool is closed")
+        return Workers(conn, estimate, params, self.size, pool=self)
+
+    def running(self) -> int:
+        """Worker processes started and not stopped yet."""
+        with self._lock:
+            return sum(len(w.started) for w in self._running)
+
+    def _track(self, workers: Workers, *, alive: bool) -> None:
+        with self._lock:
+            if alive:
+                self._running.add(workers)
+            else:
+                self._running.discard(workers)
+
+    def close(self) -> None:
+        """Stop every worker still running (killed: their export is abandoned)."""
+        self.closed = True
+        with self._lock:
+            running = list(self._running)
+        for workers in running:
+            workers.close()
+
+    def __enter__(self) -> FormatPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def at(ms: Any) -> datetime:
@@ -146,15 +199,24 @@ class Job:
 
 class Workers:
     """The worker processes of one export, started early (they boot while the caller
-    prepares the job) and stopped on leaving the ``with`` block."""
+    prepares the job) and stopped on leaving the ``with`` block (FormatPool.workers)."""
 
-    def __init__(self, conn: sqlite3.Connection, estimate: str, params: dict[str, Any], n: int):
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        estimate: str,
+        params: dict[str, Any],
+        n: int,
+        pool: FormatPool | None = None,
+    ):
         """Up to ``n`` workers, fewer for a small export (``estimate`` counts its rows on
         ``conn``); none when ``n`` is 1, the database has no file, or ``conn`` is in a
-        transaction (its view may differ from the committed one)."""
+        transaction (its view may differ from the committed one). ``pool`` (their owner)
+        can stop them at any time."""
         self.started: list[_Worker] = []
         self.uri: str | None = None
         self.finished = False
+        self.pool = pool
         file = _database_file(conn)
         if n < 2 or file is None or conn.in_transaction:
             return
@@ -164,6 +226,8 @@ class Workers:
         if n < 2:
             return
         self.uri = f"file:{urllib.parse.quote(file)}?mode=ro"
+        if pool is not None:
+            pool._track(self, alive=True)
         try:
             for _ in range(n):
                 self.started.append(_Worker())
@@ -182,6 +246,8 @@ class Workers:
         started, self.started = self.started, []
         for worker in started:
             worker.close(kill=not self.finished)
+        if self.pool is not None:
+            self.pool._track(self, alive=False)
 
 
 def run(
