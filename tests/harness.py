@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -24,10 +25,19 @@ ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def isolated_settings(base: Settings, tmp: Path, name: str = "t") -> Settings:
-    """``base`` with topic names, app id and state dirs unique to one test."""
+    """``base`` with topic names, app id, state dirs and the web service's port unique to
+    one test (a `streamproc web` already on the default port must not answer a test's
+    download URLs)."""
     ns = f"{name}-{uuid.uuid4().hex[:8]}"
-    return base.namespaced(ns, tmp)
+    return replace(base.namespaced(ns, tmp), http_port=free_port())
 
 
 def wait_until(

@@ -20,8 +20,7 @@ import pytest
 from selenium.common.exceptions import StaleElementReferenceException
 
 from streamproc.settings import Settings
-from tests.harness import ROOT, ExporterProcess, WorkerProcess, run_cli, wait_until
-from tests.integration.test_live_feed import free_port
+from tests.harness import ROOT, ExporterProcess, WorkerProcess, free_port, run_cli, wait_until
 
 pytestmark = pytest.mark.integration
 T = TypeVar("T")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import socket
 import urllib.error
 import urllib.request
 from dataclasses import replace
@@ -16,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from streamproc.settings import Settings
-from tests.harness import ExporterProcess, WorkerProcess, run_cli, wait_until
+from tests.harness import ExporterProcess, WorkerProcess, free_port, run_cli, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -25,12 +24,6 @@ class WebProcess(WorkerProcess):
     """A real ``streamproc web`` process."""
 
     command = ("web", "--loglevel", "info")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def get(url: str) -> tuple[int, bytes]:

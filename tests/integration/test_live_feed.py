@@ -4,7 +4,6 @@ equals the live figures of the same read-model instant and the batch oracle's nu
 from __future__ import annotations
 
 import asyncio
-import socket
 import urllib.request
 from collections.abc import Callable
 from dataclasses import replace
@@ -29,7 +28,7 @@ from streamproc.live.figures import (
 )
 from streamproc.settings import Settings
 from streamproc.testing.oracle import first_response_time_ms, fold, load_events, oracle_rows
-from tests.harness import ExporterProcess, WorkerProcess, run_cli, wait_until
+from tests.harness import ExporterProcess, WorkerProcess, free_port, run_cli, wait_until
 from tests.offline import ingest, load_model
 from tests.unit.test_live_prom import promtool_check
 
@@ -44,12 +43,6 @@ class LiveApiProcess(ExporterProcess):
         super().__init__(settings, name)
         self.command = ("live-api", "--port", str(port))
         self.log_path = settings.data_dir / f"live-api-{name}.log"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def http_json(port: int, path: str) -> Any:

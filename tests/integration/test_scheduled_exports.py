@@ -23,17 +23,11 @@ from aiokafka import AIOKafkaProducer
 from exporter.schedules import load_schedules
 from streamproc.changelog import read_to_end
 from streamproc.settings import Settings
-from tests.harness import ExporterProcess, WorkerProcess, run_cli, wait_until
+from tests.harness import ExporterProcess, WorkerProcess, free_port, run_cli, wait_until
 
 pytestmark = pytest.mark.integration
 
 SSHD = "/usr/sbin/sshd"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
