@@ -27,6 +27,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from streamproc.changelog import changelog_topic
 from streamproc.events import EVENT_TYPES, InvalidEvent, parse_event
 from streamproc.intake import partition_for_key
+from streamproc.metrics.conversation_log import read_log
 from streamproc.security import client_kwargs
 from streamproc.settings import Settings, settings_to_env
 from streamproc.testing.produce import produce_lines
@@ -217,11 +218,11 @@ def freshness(
                         for record in records:
                             if record.value is None or record.key not in sampled:
                                 continue
-                            for entry in orjson.loads(record.value)["log"]:
-                                t = sent_at.pop(entry["id"], None)
+                            for entry in read_log(record.value):
+                                t = sent_at.pop(entry.event_id, None)
                                 if t is not None:
                                     latencies.append((now - t) * 1000)
-                                t = rerouted_at.pop(entry["id"], None)
+                                t = rerouted_at.pop(entry.event_id, None)
                                 if t is not None:
                                     rerouted_latencies.append((now - t) * 1000)
             finally:

@@ -12,6 +12,7 @@ import sqlite_utils
 
 from streamproc import keys as tablekeys
 from streamproc.metrics.conversation import ConversationFacts, fold
+from streamproc.metrics.conversation_log import decode_log
 from streamproc.metrics.directory import is_active
 from streamproc.metrics.message import content_of, tags_now
 
@@ -283,9 +284,9 @@ class ReadModel:
         if record is None:
             self._note_nul_texts("conversations", conversation_id, ())
             return
-        log = record["log"]
-        facts = fold(conversation_id, log, self.lock_max_ms)
-        self._insert_conversation(facts, max((e["t"] for e in log), default=None))
+        entries = decode_log(record["log"])
+        facts = fold(conversation_id, entries, self.lock_max_ms)
+        self._insert_conversation(facts, max((e.occurred_at_ms for e in entries), default=None))
         self._insert_facts(facts)
 
     def _insert_conversation(self, f: ConversationFacts, log_lu: int | None) -> None:

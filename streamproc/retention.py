@@ -9,6 +9,7 @@ import orjson
 
 from streamproc import keys as tablekeys
 from streamproc.intake import partition_for_key
+from streamproc.metrics.conversation_log import MESSAGE_ENTRIES, decode, decode_log
 from streamproc.state import Store, Stores
 
 DAY_MS = 86_400_000
@@ -57,13 +58,17 @@ def sweep_partition(stores: Stores, partition: int, partitions: int, cutoff_ms: 
     for key, raw in list(stores.conversations.items()):
         if partition_for_key(key, partitions) != partition:
             continue
-        log = orjson.loads(raw)["log"]
-        if log and log[-1]["t"] < cutoff_ms:
+        stored_log = orjson.loads(raw)["log"]
+        if not stored_log:
+            continue
+        latest_ms = decode(stored_log[-1]).occurred_at_ms  # the log is in event order
+        if latest_ms < cutoff_ms:
             doomed.append((stores.conversations, key))
-            for message_id in {e["m"] for e in log if "m" in e}:
+            entries = decode_log(stored_log)
+            for message_id in {e.message_id for e in entries if isinstance(e, MESSAGE_ENTRIES)}:
                 doomed.append((stores.messages, message_id.encode()))
-        elif log:
-            kept.append(log[-1]["t"])
+        else:
+            kept.append(latest_ms)
     for store, key in doomed:
         if key in store:
             del store[key]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bisect import insort
+from bisect import bisect_right
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field, fields
 from typing import Any, cast
@@ -14,7 +14,15 @@ from streamproc.events import EVENT_TYPES, Event, PresenceChanged
 from streamproc.intake import partition_for_key
 from streamproc.metrics import Admission
 from streamproc.metrics.buckets import Contribution, contributions
-from streamproc.metrics.conversation import LogEntry, fold, log_entry, order_key
+from streamproc.metrics.conversation import fold
+from streamproc.metrics.conversation_log import (
+    LogEntry,
+    StoredEntry,
+    decode_log,
+    encode,
+    log_entry,
+    order_key,
+)
 from streamproc.metrics.directory import apply_directory_event, directory_key
 from streamproc.metrics.message import apply_message_event, new_message
 from streamproc.metrics.presence import (
@@ -33,7 +41,9 @@ Store = MutableMapping[bytes, bytes]
 class Stores:
     """The keyed state, partition-local like the Faust tables that usually back it.
 
-    - ``conversations``: conversation id → ``{"log": [entries in event order]}``
+    - ``conversations``: conversation id → ``{"log": [entries in event order], "bk":
+      [buckets it ever contributed to]}``, the entries in their compact stored form
+      (metrics.conversation_log)
     - ``messages``: message id → the message record (metrics.message)
     - ``presence``: agent id → recent presence changes (metrics.presence)
     - ``presence_days``: ``agent|day-ms`` → ``{"agent", "day", "intervals"}``
@@ -56,11 +66,13 @@ STORE_NAMES = tuple(f.name for f in fields(Stores))
 
 @dataclass
 class _OpenConversation:
-    """A conversation a batch has touched: its record (decoded) and its bucket
-    contributions before the batch."""
+    """A conversation a batch has touched: its record (as stored: the log's entries keep
+    their stored form, so untouched entries are written back byte for byte), its entries
+    decoded (same order), and its bucket contributions before the batch."""
 
     key: bytes
     record: dict[str, Any]
+    entries: list[LogEntry]
     before: dict[str, Contribution]
     ids: set[str]
     size: int
@@ -103,19 +115,22 @@ class BatchStores(Stores):
             key = conversation_id.encode()
             raw = self.conversations.get(key)
             record = orjson.loads(raw) if raw is not None else {"log": [], "bk": []}
-            before = _contributions(conversation_id, record["log"], self.rules)
-            ids = {e["id"] for e in record["log"]}
+            entries = decode_log(record["log"])
+            before = _contributions(conversation_id, entries, self.rules)
+            ids = {e.event_id for e in entries}
             size = len(key) + (len(raw) if raw is not None else 16)
-            current = _OpenConversation(key, record, before, ids, size)
+            current = _OpenConversation(key, record, entries, before, ids, size)
             self.open_conversations[conversation_id] = current
-        if entry["id"] in current.ids:
+        if entry.event_id in current.ids:
             current.saw_duplicate = True
             return Admission.DUPLICATE
-        grown = current.size + len(orjson.dumps(entry)) + ENTRY_SIZE_MARGIN
+        stored = encode(entry)
+        grown = current.size + len(orjson.dumps(stored)) + ENTRY_SIZE_MARGIN
         if grown > self.rules.max_record_bytes:
             return Admission.TOO_LARGE
         current.size = grown
-        _add_entry(current.record["log"], entry, current.ids)
+        current.ids.add(entry.event_id)
+        _insert_in_order(current.entries, current.record["log"], entry, stored)
         return Admission.ACCEPTED
 
     def settle(self) -> None:
@@ -128,7 +143,7 @@ class BatchStores(Stores):
         rules = self.rules
         for conversation_id, current in self.open_conversations.items():
             record = current.record
-            after = _contributions(conversation_id, record["log"], rules)
+            after = _contributions(conversation_id, current.entries, rules)
             touched = set(record.get("bk", []))
             keys = set(current.before) | set(after)
             if current.saw_duplicate:
@@ -236,18 +251,19 @@ def _apply_conversation_event(stores: BatchStores, event: Event) -> Admission:
     return Admission.ACCEPTED if changed else Admission.DUPLICATE
 
 
-def _add_entry(log: list[LogEntry], entry: LogEntry, ids: set[str]) -> bool:
-    """Insert ``entry`` in event order unless the log has it already (``ids``: the ids of
-    the log's entries, kept up to date)."""
-    event_id = entry["id"]
-    if event_id in ids:
-        return False
-    ids.add(event_id)
-    if not log or order_key(entry) >= order_key(log[-1]):
-        log.append(entry)
+def _insert_in_order(
+    entries: list[LogEntry], stored_log: list[StoredEntry], entry: LogEntry, stored: StoredEntry
+) -> None:
+    """Insert ``entry`` in event order (after any with the same order key), and its stored
+    form at the same place of ``stored_log`` (the same log, stored form)."""
+    key = order_key(entry)
+    if not entries or key >= order_key(entries[-1]):
+        entries.append(entry)
+        stored_log.append(stored)
     else:
-        insort(log, entry, key=order_key)
-    return True
+        at = bisect_right(entries, key, key=order_key)
+        entries.insert(at, entry)
+        stored_log.insert(at, stored)
 
 
 _FACTS_CACHE: dict[tuple[str, int], tuple[tuple[str, ...], dict[str, Contribution]]] = {}
@@ -256,7 +272,7 @@ _FACTS_CACHE_SIZE = 50_000
 
 def _contributions(conversation_id: str, log: list[LogEntry], rules: Rules) -> dict[str, Any]:
     """Bucket contributions of a conversation's log (a pure function, memoised per log)."""
-    signature = tuple(e["id"] for e in log)
+    signature = tuple(e.event_id for e in log)
     cache_key = (conversation_id, rules.lock_max_ms)  # the fold depends on both
     cached = _FACTS_CACHE.get(cache_key)
     if cached is not None and cached[0] == signature:

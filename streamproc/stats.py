@@ -11,6 +11,7 @@ import orjson
 
 from streamproc import keys as tablekeys
 from streamproc.changelog import read_table
+from streamproc.metrics.conversation_log import KIND_OF, read_log
 from streamproc.settings import Settings
 from streamproc.topics import consumer_lag
 
@@ -55,7 +56,7 @@ async def collect_stats(settings: Settings) -> StatsReport:
     conversations = await read_table(settings, "conversations")
     report.keys_by_table["conversations"] = len(conversations)
     for raw in conversations.values():
-        report.logged_events_by_type.update(e["k"] for e in orjson.loads(raw)["log"])
+        report.logged_events_by_type.update(KIND_OF[type(e)] for e in read_log(raw))
     for name in ("messages", "presence", "activity"):
         report.keys_by_table[name] = len(await read_table(settings, name))
     days = await read_table(settings, "presence_days")

@@ -9,6 +9,7 @@ import orjson
 
 from streamproc.changelog import read_table
 from streamproc.events import Event, InvalidEvent, PresenceChanged, parse_event
+from streamproc.metrics.conversation_log import read_log
 from streamproc.settings import Settings
 from streamproc.topics import consumer_lag
 
@@ -95,7 +96,7 @@ def snapshot(settings: Settings) -> dict[str, dict[bytes, bytes]]:
 def mismatches(state: dict[str, dict[bytes, bytes]], expected: Expected) -> list[str]:
     """Differences between the tables and the expectation (empty when they agree)."""
     problems = []
-    logs = {k: {e["id"] for e in orjson.loads(v)["log"]} for k, v in state["conversations"].items()}
+    logs = {k: {e.event_id for e in read_log(v)} for k, v in state["conversations"].items()}
     if logs != expected.log_ids:
         bad = [k for k in expected.log_ids if logs.get(k) != expected.log_ids[k]]
         problems.append(f"conversation logs differ for {len(bad)} keys, e.g. {bad[:3]}")

@@ -2,81 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from streamproc.events import (
-    ConversationCreated,
-    ConversationLocked,
-    ConversationUnlocked,
-    CsatResponded,
-    CsatSent,
-    Event,
-    LanguageSet,
-    MessageCreated,
-    MessageTagChanged,
-    StatusChanged,
-    TopicChanged,
+from streamproc.metrics.conversation_log import (
+    ConversationCreatedEntry,
+    CsatRespondedEntry,
+    CsatSentEntry,
+    LanguageSetEntry,
+    LockedEntry,
+    LogEntry,
+    MessageCreatedEntry,
+    StatusChangedEntry,
+    TagAddedEntry,
+    TagRemovedEntry,
+    TopicAddedEntry,
+    TopicRemovedEntry,
+    UnlockedEntry,
+    order_key,
 )
-
-# A log entry is a compact JSON-able dict: "t" event time (ms), "id" event_id, "k" type,
-# plus the fields the conversation's metrics read (no message content).
-LogEntry = dict[str, Any]
-
-
-def log_entry(event: Event) -> LogEntry | None:
-    """The compact log entry of an event that conversation metrics read, else None.
-
-    ``message.updated`` and ``message.deleted`` change only the message's own state and
-    the conversation's Last Updated (a max over the messages, taken by the read model).
-    """
-    base: LogEntry = {"t": event.occurred_at_ms, "id": event.event_id, "k": event.type}
-    match event:
-        case MessageCreated():
-            base.update(
-                m=event.message_id, d=event.direction, sk=event.sender.kind,
-                si=event.sender.id, tm=event.team_id,
-            )  # fmt: skip
-        case MessageTagChanged():
-            base.update(
-                m=event.message_id, g=event.tag_id, ak=event.actor.kind, ai=event.actor.id,
-                tm=event.team_id,
-            )  # fmt: skip
-        case ConversationCreated():
-            base.update(
-                ch=event.channel_id, p=event.contact_profile_id, u=event.url, lang=event.language
-            )
-        case StatusChanged():
-            base.update(
-                s=event.status, ak=event.actor.kind, ai=event.actor.id, tm=event.team_id,
-                sb=event.started_by, im=event.inbound_message_id, hr=event.handover_reason,
-                rr=event.resolve_reason, rc=event.resolve_comment, rt=event.resolve_trigger,
-            )  # fmt: skip
-        case ConversationLocked():
-            base.update(a=event.agent_id, tm=event.team_id)
-        case ConversationUnlocked():
-            base.update(a=event.agent_id)
-        case TopicChanged():
-            base.update(o=event.topic_id, ak=event.actor.kind, ai=event.actor.id, tm=event.team_id)
-        case LanguageSet():
-            base.update(lang=event.language)
-        case CsatSent():
-            base.update(sv=event.survey_id)
-        case CsatResponded():
-            base.update(
-                sv=event.survey_id, sc=event.score, fq=event.followup_question,
-                fa=event.followup_answer,
-            )  # fmt: skip
-        case _:
-            return None
-    return base
-
-
-def order_key(entry: LogEntry) -> tuple[int, str]:
-    """Events apply in (occurred_at, event_id) order."""
-    return (entry["t"], entry["id"])
-
 
 # ---------------------------------------------------------------------------
 # Facts: what one conversation contributes to every export.
@@ -314,31 +259,29 @@ class _Fold:
 
     # -- events -------------------------------------------------------------------------
     def apply(self, e: LogEntry) -> None:
-        t = e["t"]
+        t = e.occurred_at_ms
         if self.open_sessions:
             self.expire_sessions(t)
-        kind = e["k"]
-        handler = _HANDLERS.get(kind)
-        if handler is None:
-            handler = _HANDLERS[kind] = getattr(_Fold, "on_" + kind.replace(".", "_"))
-        handler(self, e, t)
+        _HANDLERS[type(e)](self, e, t)
 
-    def on_conversation_created(self, e: LogEntry, t: int) -> None:
+    def on_conversation_created(self, e: ConversationCreatedEntry, t: int) -> None:
         f = self.f
         if f.created_t is not None:
             return  # a repeated creation: the first one stands
-        f.channel_id, f.contact_profile_id, f.url, f.created_t = e["ch"], e["p"], e["u"], t
+        f.channel_id, f.contact_profile_id, f.url, f.created_t = (
+            e.channel_id, e.contact_profile_id, e.url, t,
+        )  # fmt: skip
         self.replied_since_queue = False
-        f.language = e["lang"]
+        f.language = e.language
 
-    def on_conversation_language_set(self, e: LogEntry, t: int) -> None:
-        self.f.language = e["lang"]
+    def on_language_set(self, e: LanguageSetEntry, t: int) -> None:
+        self.f.language = e.language
 
-    def on_message_created(self, e: LogEntry, t: int) -> None:
-        if e["m"] in self.message_ids:
+    def on_message_created(self, e: MessageCreatedEntry, t: int) -> None:
+        if e.message_id in self.message_ids:
             return  # a repeated creation: the first one stands
-        self.message_ids.add(e["m"])
-        message = Message(t, e["m"], e["d"], e["sk"], e["si"], e["tm"])
+        self.message_ids.add(e.message_id)
+        message = Message(t, e.message_id, e.direction, e.sender_kind, e.sender_id, e.team_id)
         self.f.messages.append(message)
         if message.direction == "INBOUND" and self.f.first_inbound_t is None:
             self.f.first_inbound_t = t
@@ -358,36 +301,42 @@ class _Fold:
             )  # fmt: skip
             self.open_queue = None
 
-    def on_message_tag_added(self, e: LogEntry, t: int) -> None:
-        self.f.tags_added.append(Application(t, e["g"], e["ak"], e["ai"], e["tm"], e["m"]))
+    def on_tag_added(self, e: TagAddedEntry, t: int) -> None:
+        self.f.tags_added.append(
+            Application(t, e.tag_id, e.actor_kind, e.actor_id, e.team_id, e.message_id)
+        )
 
-    def on_message_tag_removed(self, e: LogEntry, t: int) -> None:
-        self.f.labels_removed.append(Application(t, e["g"], e["ak"], e["ai"], e["tm"], e["m"]))
+    def on_tag_removed(self, e: TagRemovedEntry, t: int) -> None:
+        self.f.labels_removed.append(
+            Application(t, e.tag_id, e.actor_kind, e.actor_id, e.team_id, e.message_id)
+        )
 
-    def on_conversation_topic_added(self, e: LogEntry, t: int) -> None:
-        self.f.topics_added.append(Application(t, e["o"], e["ak"], e["ai"], e["tm"]))
-        self.f.topics_now[e["o"]] = t  # re-adding a present topic counts as its latest add
+    def on_topic_added(self, e: TopicAddedEntry, t: int) -> None:
+        self.f.topics_added.append(Application(t, e.topic_id, e.actor_kind, e.actor_id, e.team_id))
+        self.f.topics_now[e.topic_id] = t  # re-adding a present topic counts as its latest add
 
-    def on_conversation_topic_removed(self, e: LogEntry, t: int) -> None:
-        self.f.labels_removed.append(Application(t, e["o"], e["ak"], e["ai"], e["tm"]))
-        self.f.topics_now.pop(e["o"], None)
+    def on_topic_removed(self, e: TopicRemovedEntry, t: int) -> None:
+        self.f.labels_removed.append(
+            Application(t, e.topic_id, e.actor_kind, e.actor_id, e.team_id)
+        )
+        self.f.topics_now.pop(e.topic_id, None)
 
-    def on_conversation_locked(self, e: LogEntry, t: int) -> None:
-        agent = e["a"]
+    def on_locked(self, e: LockedEntry, t: int) -> None:
+        agent = e.agent_id
         self.end_sessions(t, except_agent=agent)
         if agent not in self.open_sessions:
-            session = LockSession(agent, e["tm"], t, t + self.lock_max_ms)
+            session = LockSession(agent, e.team_id, t, t + self.lock_max_ms)
             self.open_sessions[agent] = session
             self.f.sessions.append(session)
 
-    def on_conversation_unlocked(self, e: LogEntry, t: int) -> None:
-        session = self.open_sessions.pop(e["a"], None)
+    def on_unlocked(self, e: UnlockedEntry, t: int) -> None:
+        session = self.open_sessions.pop(e.agent_id, None)
         if session is not None:
             session.end = t
 
-    def on_conversation_status_changed(self, e: LogEntry, t: int) -> None:
+    def on_status_changed(self, e: StatusChangedEntry, t: int) -> None:
         f = self.f
-        status, actor_kind, actor_id, team = e["s"], e["ak"], e["ai"], e["tm"]
+        status, actor_kind, actor_id, team = e.status, e.actor_kind, e.actor_id, e.team_id
         for session in self.end_sessions(t):
             session.own_status_end = (
                 status in ("PENDING", "RESOLVED")
@@ -401,37 +350,53 @@ class _Fold:
             f.last_status_agent_id = actor_id if by_agent else None
             f.last_status_team_id = team if by_agent else None
         if status == "NEW":
-            entry = QueueEntry(t, e["sb"], e["im"], e["hr"], actor_kind, actor_id)
+            entry = QueueEntry(
+                t, e.started_by, e.inbound_message_id, e.handover_reason, actor_kind, actor_id
+            )
             f.queue_entries.append(entry)
             self.open_queue = entry
             self.replied_since_queue = False
         elif status == "RESOLVED":
             resolution = Resolution(
-                t, actor_kind, actor_id, team, e["rr"], e["rc"], e["rt"],
-                self.replied_since_queue,
+                t, actor_kind, actor_id, team, e.resolve_reason, e.resolve_comment,
+                e.resolve_trigger, self.replied_since_queue,
                 None if f.first_inbound_t is None else t - f.first_inbound_t,
             )  # fmt: skip
             f.resolutions.append(resolution)
             self.latest_resolution = resolution
             self.open_queue = None
 
-    def on_csat_sent(self, e: LogEntry, t: int) -> None:
-        self.f.csat_sent_t, self.f.csat_survey_id = t, e["sv"]
+    def on_csat_sent(self, e: CsatSentEntry, t: int) -> None:
+        self.f.csat_sent_t, self.f.csat_survey_id = t, e.survey_id
 
-    def on_csat_responded(self, e: LogEntry, t: int) -> None:
+    def on_csat_responded(self, e: CsatRespondedEntry, t: int) -> None:
         r = self.latest_resolution
         credited = r is not None and r.actor_kind == "AGENT" and r.actor_id is not None
         self.f.csat_responses.append(
             CsatResponse(
-                t, e["sv"], e["sc"], e["fq"], e["fa"],
+                t, e.survey_id, e.score, e.followup_question, e.followup_answer,
                 r.actor_id if credited and r else None,
                 r.team_id if credited and r else None,
             )
         )  # fmt: skip
 
 
-_HANDLERS: dict[str, Any] = {}
-"""``_Fold.on_<kind>`` by log entry kind (looked up once per kind)."""
+_HANDLERS: dict[type[LogEntry], Callable[[_Fold, Any, int], None]] = {
+    ConversationCreatedEntry: _Fold.on_conversation_created,
+    LanguageSetEntry: _Fold.on_language_set,
+    MessageCreatedEntry: _Fold.on_message_created,
+    TagAddedEntry: _Fold.on_tag_added,
+    TagRemovedEntry: _Fold.on_tag_removed,
+    TopicAddedEntry: _Fold.on_topic_added,
+    TopicRemovedEntry: _Fold.on_topic_removed,
+    LockedEntry: _Fold.on_locked,
+    UnlockedEntry: _Fold.on_unlocked,
+    StatusChangedEntry: _Fold.on_status_changed,
+    CsatSentEntry: _Fold.on_csat_sent,
+    CsatRespondedEntry: _Fold.on_csat_responded,
+}
+"""``_Fold.on_<kind>`` by entry class (each handler's entry type is checked by mypy;
+tests/unit/test_conversation_log.py checks that every entry class has its handler)."""
 
 
 def fold(conversation_id: str, entries: Iterable[LogEntry], lock_max_ms: int) -> ConversationFacts:

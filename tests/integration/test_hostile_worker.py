@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaProducer
 
 from streamproc.changelog import read_table, read_to_end
 from streamproc.intake import DEAD_LETTER_KEPT_BYTES, MAX_REASON_CHARS, partition_for_key
+from streamproc.metrics.conversation_log import read_log
 from streamproc.security import client_kwargs
 from streamproc.settings import Settings
 from streamproc.topics import ensure_topics
@@ -176,7 +177,7 @@ def test_hostile_records_are_dead_lettered_and_the_worker_goes_on(isolated: Sett
         conversations = asyncio.run(read_table(settings, "conversations"))
         assert b"conv-ok" in conversations
         assert len(conversations[b"conv-long"]) <= MAX_RECORD_BYTES
-        stored = {e["id"] for e in orjson.loads(conversations[b"conv-long"])["log"]}
+        stored = {e.event_id for e in read_log(conversations[b"conv-long"])}
         assert len(stored) + len(too_large) == 400
         worker.assert_alive()
     finally:

@@ -8,7 +8,8 @@ from typing import Any, Final
 import orjson
 
 from streamproc.events import Event, parse_event
-from streamproc.metrics.conversation import ConversationFacts, fold, log_entry
+from streamproc.metrics.conversation import ConversationFacts, fold
+from streamproc.metrics.conversation_log import log_entry
 
 T0: Final = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 """Numeric moments are seconds after this instant (a Monday, 09:00 UTC)."""

@@ -13,6 +13,7 @@ import pytest
 
 from streamproc.app import create_app
 from streamproc.intake import partition_for_key
+from streamproc.metrics.conversation_log import read_log
 from streamproc.settings import Settings
 from streamproc.tables import Tables
 
@@ -54,7 +55,7 @@ async def feed(app: faust.App, topic: str, records: list[tuple[bytes | None, byt
 
 
 def log_ids(tables: Tables, conversation: bytes) -> list[str]:
-    return [e["id"] for e in orjson.loads(tables.by_name["conversations"][conversation])["log"]]
+    return [e.event_id for e in read_log(tables.by_name["conversations"][conversation])]
 
 
 def rejections(tables: Tables) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import pytest
 from streamproc import fastpath
 from streamproc.app import create_app
 from streamproc.intake import partition_for_key
+from streamproc.metrics.conversation_log import read_log
 from streamproc.settings import Settings
 from streamproc.tables import Tables
 
@@ -119,7 +120,7 @@ def test_a_batch_applies_in_event_order_and_duplicates_change_nothing(app: Any) 
     events = [lock("e2", "2026-11-20T14:05:00Z"), lock("e1", "2026-11-20T14:03:00Z")]
     handle(faust_app, [record(i, "inbox.locks", p, b"c1", v) for i, v in enumerate(events)])
     first = tables.by_name["conversations"][b"c1"]
-    assert [e["id"] for e in orjson.loads(first)["log"]] == ["e1", "e2"]
+    assert [e.event_id for e in read_log(first)] == ["e1", "e2"]
     handle(faust_app, [record(2, "inbox.locks", p, b"c1", events[0])])  # re-delivered
     assert tables.by_name["conversations"][b"c1"] == first
 

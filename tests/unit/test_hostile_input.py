@@ -20,6 +20,7 @@ from streamproc.intake import (
     partition_for_key,
 )
 from streamproc.metrics import Admission
+from streamproc.metrics.conversation_log import read_log
 from streamproc.settings import Settings
 from streamproc.state import BatchStores, RecordTooLarge, Rules, Stores, apply_event
 
@@ -204,5 +205,5 @@ def test_a_conversation_at_the_bound_refuses_its_next_event_without_a_rerun() ->
     refused = [a for a in admissions if a is Admission.TOO_LARGE]
     assert refused and admissions.index(Admission.TOO_LARGE) == len(admissions) - len(refused)
     assert len(stores.conversations[b"c1"]) <= rules.max_record_bytes
-    logged = orjson.loads(stores.conversations[b"c1"])["log"]
+    logged = read_log(stores.conversations[b"c1"])
     assert len(logged) == len(admissions) - len(refused)

@@ -10,7 +10,8 @@ import orjson
 import pytest
 
 from streamproc.events import InvalidEvent, parse_event
-from streamproc.metrics.conversation import LockSession, fold, log_entry
+from streamproc.metrics.conversation import LockSession, fold
+from streamproc.metrics.conversation_log import log_entry
 from streamproc.state import Stores
 from streamproc.testing.simulate import SimulationConfig, simulate
 from tests.offline import ingest
