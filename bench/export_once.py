@@ -6,7 +6,7 @@ import resource
 import time
 from pathlib import Path
 
-from exporter.csvfmt import write_csv
+from exporter.formats import write_csv
 from exporter.readmodel import ReadModel
 from exporter.request import parse_request
 from exporter.rows import BUILDERS, Context, Directory

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import codecs
 import hashlib
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -17,7 +16,7 @@ from exporter.schema import ExportSpec, Kind
 from streamproc import keys
 
 if TYPE_CHECKING:
-    from exporter.sqlrun import FormatPool
+    pass
 
 #: Text cells starting with one of these get a leading ``'`` (spreadsheet formula injection).
 INJECTION_PREFIXES: Final = ("=", "+", "-", "@", "\t", "\r")
@@ -260,7 +259,7 @@ class CsvResult:
     sha256: str
 
 
-class _Sink:
+class CsvSink:
     """Small write buffer in front of ``out`` that counts and hashes every byte."""
 
     def __init__(self, out: BinaryIO) -> None:
@@ -305,39 +304,6 @@ def _fast_formatter(kind: Kind, tz: ZoneInfo) -> Formatter:
 
     fast = CELL_RULES[kind].fast
     return general if fast is None else fast(tz, general)
-
-
-def write_csv(
-    out: BinaryIO,
-    spec: ExportSpec,
-    rows: Iterable[Mapping[str, Any]],
-    *,
-    locale: str,
-    tz: ZoneInfo,
-    workers: int | FormatPool | None = None,
-    bom: bool = False,
-) -> CsvResult:
-    """Stream ``spec``'s header (in ``locale``) and ``rows`` to ``out`` as CSV (with
-    ``bom``: after the UTF-8 byte-order mark, counted and hashed with the rest).
-
-    Rows map column keys to values (see ``format_cell``); extra keys are ignored, a
-    missing key raises KeyError naming the column. Memory stays constant: rows are
-    consumed one at a time, bytes go out through a small buffer and are hashed as they
-    go. ``out`` is flushed, not closed. Who writes the records (SQLite or ``write_rows``,
-    the same bytes) is decided by exporter.formats.write_records; ``workers`` is the
-    FormatPool (or number of processes) SQLite may format with (exporter.sqlrun; None:
-    no process, the caller's connection formats).
-    """
-    from exporter.formats import write_records  # (exporter.formats imports this module)
-
-    sink = _Sink(out)
-    if bom:
-        sink.write(codecs.BOM_UTF8)
-    sink.write(encode_record(spec.headers(locale)))
-    count = write_records(sink.write, spec, rows, tz, workers=workers)
-    sink.flush()
-    out.flush()
-    return CsvResult(rows=count, bytes=sink.total, sha256=sink.hexdigest())
 
 
 def write_rows(

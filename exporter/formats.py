@@ -14,6 +14,7 @@ Three choices are made here and nowhere else:
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import hashlib
 import os
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Final
 from zoneinfo import ZoneInfo
 
-from exporter.csvfmt import CsvResult, write_csv, write_rows
+from exporter.csvfmt import CsvResult, CsvSink, encode_record, write_rows
 from exporter.schema import ExportSpec
 from exporter.sqlcsv import SQL_EXPORTS, SqlRows
 from exporter.sqlrun import FormatPool
@@ -122,7 +123,7 @@ def write_records(
     rows: Iterable[Mapping[str, Any]],
     tz: ZoneInfo,
     *,
-    workers: int | FormatPool | None = None,
+    workers: FormatPool | None = None,
 ) -> int:
     """Write the CSV record of every row of ``spec`` through ``write``; their number. The
     records come from SQLite when ``rows`` can write themselves and do (with ``workers``,
@@ -132,6 +133,37 @@ def write_records(
         if written is not None:
             return written
     return write_rows(write, spec, rows, tz)
+
+
+def write_csv(
+    out: BinaryIO,
+    spec: ExportSpec,
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    locale: str,
+    tz: ZoneInfo,
+    workers: FormatPool | None = None,
+    bom: bool = False,
+) -> CsvResult:
+    """Stream ``spec``'s header (in ``locale``) and ``rows`` to ``out`` as CSV (with
+    ``bom``: after the UTF-8 byte-order mark, counted and hashed with the rest).
+
+    Rows map column keys to values (see ``format_cell``); extra keys are ignored, a
+    missing key raises KeyError naming the column. Memory stays constant: rows are
+    consumed one at a time, bytes go out through a small buffer and are hashed as they
+    go. ``out`` is flushed, not closed. Who writes the records (SQLite or ``write_rows``,
+    the same bytes) is decided by :func:`write_records`; ``workers`` is the FormatPool
+    whose processes SQLite may format with (exporter.sqlrun; None: no process, the
+    caller's connection formats).
+    """
+    sink = CsvSink(out)
+    if bom:
+        sink.write(codecs.BOM_UTF8)
+    sink.write(encode_record(spec.headers(locale)))
+    count = write_records(sink.write, spec, rows, tz, workers=workers)
+    sink.flush()
+    out.flush()
+    return CsvResult(rows=count, bytes=sink.total, sha256=sink.hexdigest())
 
 
 Renderer = Callable[
@@ -205,7 +237,7 @@ def write_export(
     """Write ``rows`` of ``request`` to ``path`` in the request's format, atomically
     (a ``.partial`` file renamed into place), and describe the file.
 
-    - ``csv``: exporter.csvfmt.write_csv, byte-identical to the CSV of earlier versions
+    - ``csv``: write_csv (here), byte-identical to the CSV of earlier versions
       (with ``bom``: the UTF-8 BOM ``EF BB BF`` first), its records as ``write_records``
       chooses, formatted with the ``workers`` of the caller's pool if any;
     - ``csv.gz``: the same CSV bytes through gzip (level 6, no name or time in the header,

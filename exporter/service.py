@@ -186,8 +186,8 @@ class Exporter:
         }
         # One admin client for the whole wait (not one per poll): it reconnects by itself.
         admin = AIOKafkaAdminClient(**client_kwargs(self.settings))
-        await admin.start()
         try:
+            await admin.start()  # inside: a broker that is down must not leak the client
             while True:
                 lag = await self._lag(admin, cut)
                 if lag == 0:

@@ -585,7 +585,7 @@ SQL_EXPORTS: Final[dict[str, SqlExport]] = {
 
 class SqlRows:
     """A builder's rows: iterating gives exporter.rows' dicts; ``write_records`` writes
-    the CSV records straight from SQLite (see exporter.csvfmt.write_csv)."""
+    the CSV records straight from SQLite (see exporter.formats.write_csv)."""
 
     def __init__(self, ctx: Context, export_id: str, general: Callable[[Context], Iterator[Row]]):
         self.ctx = ctx
@@ -601,18 +601,18 @@ class SqlRows:
         spec: ExportSpec,
         tz: ZoneInfo,
         *,
-        workers: int | FormatPool | None = None,
+        workers: FormatPool | None = None,
     ) -> int | None:
         """Write every record (CRLF-terminated UTF-8) through ``write``; the row count, or
         None (nothing written) when the general path has to run instead.
 
-        ``workers``: the FormatPool whose processes may format the rows (exporter.sqlrun),
-        or a number of them started for this export only; None or 1 formats on the
-        context's connection. The bytes are the same whatever their number.
+        ``workers``: the FormatPool whose processes may format the rows (exporter.sqlrun;
+        only its owner starts processes); None formats on the context's connection. The
+        bytes are the same whatever their number.
         """
-        if workers is None or isinstance(workers, int):
-            with FormatPool(1 if workers is None else workers) as own:
-                return self.write_records(write, spec, tz, workers=own)
+        if workers is None:
+            with FormatPool(1) as in_process:  # a pool of one starts no process
+                return self.write_records(write, spec, tz, workers=in_process)
         ctx = self.ctx
         channel_sql = "1"
         params: dict[str, Any] = {}

@@ -9,7 +9,7 @@ import orjson
 
 from streamproc import keys as tablekeys
 from streamproc.intake import partition_for_key
-from streamproc.metrics.conversation_log import MESSAGE_ENTRIES, decode, decode_log
+from streamproc.metrics.conversation_log import stored_message_ids, stored_time
 from streamproc.state import Store, Stores
 
 DAY_MS = 86_400_000
@@ -61,11 +61,12 @@ def sweep_partition(stores: Stores, partition: int, partitions: int, cutoff_ms: 
         stored_log = orjson.loads(raw)["log"]
         if not stored_log:
             continue
-        latest_ms = decode(stored_log[-1]).occurred_at_ms  # the log is in event order
+        # Only the stored time and message ids are read (not a full decode): a damaged
+        # entry must not make the sweep, and so the worker, fail on every restart.
+        latest_ms = stored_time(stored_log[-1])  # the log is in event order
         if latest_ms < cutoff_ms:
             doomed.append((stores.conversations, key))
-            entries = decode_log(stored_log)
-            for message_id in {e.message_id for e in entries if isinstance(e, MESSAGE_ENTRIES)}:
+            for message_id in sorted(stored_message_ids(stored_log)):
                 doomed.append((stores.messages, message_id.encode()))
         else:
             kept.append(latest_ms)

@@ -73,5 +73,7 @@ def check_registered() -> None:
         raise RuntimeError(
             f"Faust's transport registry maps {SCHEME!r} to {found!r}, not "
             "streamproc.transport.Transport: install the project (pip install -e . or "
-            "make install) so that its faust.transports entry point is registered."
+            "make install) so that its faust.transports entry point is registered; a stale"
+            " streamproc.egg-info in the working directory (from an install before the entry"
+            " point existed) hides it: delete it and install again."
         )

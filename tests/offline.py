@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
-from exporter.csvfmt import write_csv
+from exporter.formats import write_csv
 from exporter.readmodel import STATE_TABLES, ReadModel
 from exporter.request import ExportRequest
 from exporter.rows import BUILDERS, Context, Directory, to_ms

@@ -371,6 +371,19 @@ def _not_an_entry(stored: Mapping[str, Any]) -> ValueError:
     return ValueError(f"not a stored conversation log entry ({reason}): {stored!r}")
 
 
+def stored_time(stored: Mapping[str, Any]) -> int:
+    """The event time of a stored entry, read without decoding the rest (the retention
+    sweep reads only this, so one damaged entry cannot stop it)."""
+    return int(stored[STORAGE_KEYS["occurred_at_ms"]])
+
+
+def stored_message_ids(stored_log: list[StoredEntry]) -> set[str]:
+    """The message ids a stored log names (its messages and their tag changes), read
+    without decoding the entries."""
+    key = STORAGE_KEYS["message_id"]
+    return {m for stored in stored_log if isinstance(m := stored.get(key), str)}
+
+
 def read_log(record: bytes) -> list[LogEntry]:
     """The entries of a conversations table value (JSON ``{"log": [...], "bk": [...]}``)."""
     return decode_log(orjson.loads(record)["log"])

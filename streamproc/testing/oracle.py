@@ -13,7 +13,8 @@ from typing import Any, Final
 
 import click
 
-from exporter.csvfmt import CsvResult, write_csv
+from exporter.csvfmt import CsvResult
+from exporter.formats import write_csv
 from exporter.request import BadRequest, ExportRequest, parse_request
 from exporter.schema import EXPORTS
 from streamproc.events import (

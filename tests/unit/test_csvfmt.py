@@ -21,8 +21,8 @@ from exporter.csvfmt import (
     join_list,
     round_half_up,
     split_list,
-    write_csv,
 )
+from exporter.formats import write_csv
 from exporter.schema import EXPORTS, Column, ExportSpec, Kind
 
 UTC_TZ = ZoneInfo("UTC")

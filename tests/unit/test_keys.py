@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.csvfmt import write_csv
+from exporter.formats import write_csv
 from exporter.request import parse_request
 from streamproc import keys
 from streamproc.metrics.directory import directory_key

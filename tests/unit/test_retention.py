@@ -91,3 +91,24 @@ def test_old_format_bucket_keys_are_swept_and_dropped_by_the_read_model(tmp_path
     model._apply_activity("3|agent|a1|900000", None)
     model._apply_activity("garbage", None)
     assert model.conn.execute("SELECT count(*) FROM activity").fetchone() == (0,)
+
+
+def test_sweep_reads_only_time_and_message_ids_so_a_damaged_entry_cannot_stop_it() -> None:
+    """An entry the decoder rejects (unknown kind, e.g. after a rollback) must not make the
+    sweep, and so the worker, fail on every restart: old conversations still go, with
+    their messages; recent ones stay."""
+    import orjson
+
+    stores = new_stores()
+    damaged = {"t": 1_000, "id": "e-x", "k": "conversation.teleported", "m": "msg-old"}
+    old = {"log": [{"t": 500, "id": "e-1", "k": "message.created", "m": "msg-1", "d": "INBOUND",
+                    "sk": "CONTACT", "si": None, "tm": None}, damaged], "bk": []}  # fmt: skip
+    recent = {"log": [{**damaged, "t": 9_000}], "bk": []}
+    for conversation, record in (("c-old", old), ("c-new", recent)):
+        stores.conversations[conversation.encode()] = orjson.dumps(record)
+    for message in (b"msg-1", b"msg-old"):
+        stores.messages[message] = b"{}"
+    for p in range(RULES.partitions):
+        sweep_partition(stores, p, RULES.partitions, cutoff_ms=5_000)
+    assert set(stores.conversations) == {b"c-new"}
+    assert set(stores.messages) == set()

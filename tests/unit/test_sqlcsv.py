@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
-from exporter.csvfmt import write_csv
+from exporter.formats import write_csv
 from exporter.readmodel import ReadModel
 from exporter.request import parse_request
 from exporter.rows import BUILDERS, Context, Directory

@@ -13,7 +13,7 @@ import pytest
 
 import exporter.sqlcsv
 from exporter import sqlrun
-from exporter.csvfmt import write_csv
+from exporter.formats import write_csv
 from exporter.readmodel import ReadModel
 from exporter.request import parse_request
 from exporter.rows import BUILDERS, Context, Directory
@@ -45,9 +45,10 @@ def export(model: ReadModel, request_obj: dict[str, Any], workers: int) -> tuple
     rows = BUILDERS[request.export_type](context)
     assert isinstance(rows, SqlRows)
     out = io.BytesIO()
-    result = write_csv(
-        out, request.spec, rows, locale=request.locale, tz=request.tz, workers=workers
-    )
+    with sqlrun.FormatPool(workers) as pool:
+        result = write_csv(
+            out, request.spec, rows, locale=request.locale, tz=request.tz, workers=pool
+        )
     return out.getvalue(), result.rows
 
 
@@ -247,8 +248,8 @@ def test_a_failing_write_stops_the_workers(
             raise OSError("disk full")
         written.append(data)
 
-    with pytest.raises(OSError, match="disk full"):
-        rows.write_records(write, request.spec, request.tz, workers=3)
+    with pytest.raises(OSError, match="disk full"), sqlrun.FormatPool(3) as pool:
+        rows.write_records(write, request.spec, request.tz, workers=pool)
     assert len(started) == 3
     assert all(w.proc.returncode is not None for w in started)
 

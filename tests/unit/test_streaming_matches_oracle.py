@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from exporter.csvfmt import write_csv
+from exporter.formats import write_csv
 from exporter.request import parse_request
 from exporter.rows import at
 from exporter.schema import EXPORTS
@@ -23,7 +23,9 @@ VARIANTS = [
 
 
 @pytest.fixture(
-    scope="module", params=[(3, 1), (17, 500)], ids=["seed3-batches-of-1", "seed17-batches-of-500"]
+    scope="module",
+    params=[(3, 1), (3, 500), (17, 1), (17, 500)],
+    ids=lambda p: f"seed{p[0]}-batches-of-{p[1]}",
 )
 def simulated(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple:
     """Two simulated days (shuffled, duplicated, malformed) through the worker's batch
