@@ -20,9 +20,9 @@ import orjson
 from aiohttp import web
 
 from exporter.request import BadRequest, parse_request
-from exporter.rows import at, to_ms
+from exporter.rows import Directory, at, to_ms
 from streamproc import keys
-from streamproc.live.figures import SCOPES, json_number
+from streamproc.live.figures import SCOPES, json_number, team_queue_entries
 from streamproc.metrics.buckets import BUCKET_MS
 from streamproc.settings import Settings
 
@@ -99,8 +99,20 @@ _AGENT: Final[dict[str, Callable[[list[Contribution]], Any]]] = {
     "csat_average": _csat_average,
     **{f"csat_with_score_{k}": _sum(f"csat_{k}") for k in range(1, 6)},
 }
+
+
+@dataclass(frozen=True)
+class FromFacts:
+    """A metric read from the read model's facts instead of the 15-minute buckets:
+    ``run(conn, query, interval starts)`` gives the response body."""
+
+    run: Callable[[sqlite3.Connection, MetricsQuery, list[int]], dict[str, Any]]
+
+
+_TEAM_RECEIVED: Final = FromFacts(lambda conn, q, starts: _team_received(conn, q, starts))
+_COUNTED: Final = FromFacts(lambda conn, q, starts: _fact_metric(conn, q, starts))
 _TEAM: Final = {
-    "received": None,  # from the status-change facts (_team_received), not the buckets
+    "received": _TEAM_RECEIVED,
     **_AGENT,
     "outbound": _sum("outbound"),
     "first_responses": _sum("first_responses"),
@@ -138,11 +150,11 @@ METRICS: Final[dict[str, dict[str, Any]]] = {
     "virtual_agent": _VIRTUAL_AGENT,
     "topic": _LABEL,
     "tag": _LABEL,
-    "all": _FACTS,
-    "channel": _FACTS,
+    "all": dict.fromkeys(_FACTS, _COUNTED),
+    "channel": dict.fromkeys(_FACTS, _COUNTED),
 }
-"""Metrics per scope of /api/v1/metrics (docs/live.md): computed from the buckets, but
-the all and channel scopes' (from the conversations and resolutions facts)."""
+"""Metrics per scope of /api/v1/metrics (docs/live.md): computed from the buckets, or
+(``FromFacts``) from the read model's conversation, resolution and status-change facts."""
 ALL_ID: Final = "all"
 _DIMENSION: Final = {"agent": "agent", "team": "team", "virtual_agent": "va", "topic": "topic",
                      "tag": "tag"}  # fmt: skip
@@ -275,10 +287,9 @@ def _owner(entity_text: str) -> str:
 def query_metrics(conn: sqlite3.Connection, q: MetricsQuery) -> dict[str, Any]:
     """The metric per interval of the query, from the read model's 15-minute buckets."""
     starts = interval_starts(q.start_ms, q.end_ms, q.tz, q.interval)
-    if q.scope in ("all", "channel"):
-        return _fact_metric(conn, q, starts)
-    if q.scope == "team" and q.metric == "received":
-        return _team_received(conn, q, starts)
+    how = METRICS[q.scope][q.metric]
+    if isinstance(how, FromFacts):
+        return how.run(conn, q, starts)
     dimension = _DIMENSION[q.scope]
     if q.scope == "agent":
         where, params = "entity = ?", [keys.entity(q.entity)]
@@ -313,7 +324,7 @@ def query_metrics(conn: sqlite3.Connection, q: MetricsQuery) -> dict[str, Any]:
         item = (conversation, orjson.loads(contribution))
         per_interval[index].append(item)
         everything.append(item)
-    compute = METRICS[q.scope][q.metric]
+    compute = how
     values = [compute(per_interval.get(i, [])) for i in range(len(starts))]
     return _body(q, starts, compute(everything), values)
 
@@ -332,16 +343,11 @@ def _fact_metric(conn: sqlite3.Connection, q: MetricsQuery, starts: list[int]) -
 def _team_received(conn: sqlite3.Connection, q: MetricsQuery, starts: list[int]) -> dict[str, Any]:
     """Distinct conversations that entered the team's queue (a NEW status change whose
     team_id, else AGENT actor's primary team, is the team) per interval and in the range."""
-    primary = _primary_teams(conn)
     per_interval: list[set[str]] = [set() for _ in starts]
     everything: set[str] = set()
-    for c, t, actor_kind, actor, team in conn.execute(
-        "SELECT conversation_id, t, actor_kind, actor_id, team_id FROM status_changes"
-        " WHERE status = 'NEW' AND t >= ? AND t < ?",
-        (q.start_ms, q.end_ms),
-    ):
-        owner = team if team is not None else primary.get(actor) if actor_kind == "AGENT" else None
-        if owner == q.entity:
+    directory = Directory.load(conn)
+    for team, c, t in team_queue_entries(conn, directory, q.start_ms, q.end_ms):
+        if team == q.entity:
             per_interval[bisect.bisect_right(starts, t) - 1].add(c)
             everything.add(c)
     return _body(q, starts, len(everything), [len(s) for s in per_interval])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from fractions import Fraction
@@ -93,6 +94,23 @@ class LiveFigures:
     records: dict[Key, dict[str, Any]]
 
 
+def team_queue_entries(
+    conn: sqlite3.Connection, d: Directory, lo: int, hi: int
+) -> Iterator[tuple[str, str, int]]:
+    """``(team, conversation id, time)`` of every conversation entering a team's queue in
+    ``[lo, hi)`` — what a team "receives": a NEW status change whose team_id, else
+    ``AGENT`` actor's primary team, is the team (routed, transferred, reopened or handed
+    over by a virtual agent)."""
+    for c, t, actor_kind, actor, team in conn.execute(
+        "SELECT conversation_id, t, actor_kind, actor_id, team_id FROM status_changes"
+        " WHERE status = 'NEW' AND t >= ? AND t < ?",
+        (lo, hi),
+    ):
+        owner_team = d.team_of(actor if actor_kind == "AGENT" else None, team)
+        if owner_team is not None:
+            yield owner_team, c, t
+
+
 def compute(conn: sqlite3.Connection, as_of_ms: int, tz_name: str) -> LiveFigures:
     """Live state at ``as_of`` and the figures of the local day containing it, for every
     scope and id (definitions: docs/live.md; they are the exports' rules for that day)."""
@@ -123,17 +141,8 @@ def compute(conn: sqlite3.Connection, as_of_ms: int, tz_name: str) -> LiveFigure
     ):
         for key in conversation_keys(c):
             today[key].received.add(c)
-    # A team receives a conversation when it enters the team's queue (a NEW status change
-    # whose team_id, else AGENT actor's primary team, is the team): routed, transferred,
-    # reopened or handed over by a virtual agent.
-    for c, actor_kind, actor, team in conn.execute(
-        "SELECT conversation_id, actor_kind, actor_id, team_id FROM status_changes"
-        " WHERE status = 'NEW' AND t >= ? AND t < ?",
-        (lo, hi),
-    ):
-        owner_team = d.team_of(actor if actor_kind == "AGENT" else None, team)
-        if owner_team is not None:
-            today[("team", owner_team)].received.add(c)
+    for team, c, _t in team_queue_entries(conn, d, lo, hi):
+        today[("team", team)].received.add(c)
     for c, with_reply, actor_kind, actor in conn.execute(
         "SELECT conversation_id, with_reply, actor_kind, actor_id FROM resolutions"
         " WHERE t >= ? AND t < ?",

@@ -303,9 +303,10 @@ function localDay(iso, tz) {
 
 function chartScope() {
   // A team receives a conversation when it enters the team's queue (docs/live.md).
-  if (state.team) return { scope: "team", id: state.team, series: ["received", "resolved"] };
-  if (state.channel) return { scope: "channel", id: state.channel, series: ["received", "resolved"] };
-  return { scope: "all", id: "all", series: ["received", "resolved"] };
+  const series = ["received", "resolved"];
+  if (state.team) return { scope: "team", id: state.team, series };
+  if (state.channel) return { scope: "channel", id: state.channel, series };
+  return { scope: "all", id: "all", series };
 }
 
 function maybeRefreshChart(force = false) {
