@@ -27,6 +27,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from streamproc.changelog import changelog_topic
 from streamproc.events import EVENT_TYPES, InvalidEvent, parse_event
 from streamproc.intake import partition_for_key
+from streamproc.keys import parse_segment_key
 from streamproc.metrics.conversation_log import read_log
 from streamproc.security import client_kwargs
 from streamproc.settings import Settings, settings_to_env
@@ -199,7 +200,7 @@ def freshness(
         deadline = time.monotonic() + 120
         while lag(settings) != 0 and time.monotonic() < deadline:
             time.sleep(0.2)
-        topic = changelog_topic(settings, "conversations")
+        topic = changelog_topic(settings, "segments")
         done = threading.Event()
 
         async def watch() -> None:
@@ -216,7 +217,10 @@ def freshness(
                     now = time.time()
                     for records in batch.values():
                         for record in records:
-                            if record.value is None or record.key not in sampled:
+                            if record.value is None:
+                                continue
+                            conversation, _segment = parse_segment_key(record.key)
+                            if conversation.encode() not in sampled:
                                 continue
                             for entry in read_log(record.value):
                                 t = sent_at.pop(entry.event_id, None)

@@ -15,8 +15,9 @@ from streamproc.metrics.conversation import ConversationFacts, fold
 from streamproc.metrics.conversation_log import decode_log
 from streamproc.metrics.directory import is_active
 from streamproc.metrics.message import content_of, tags_now
+from streamproc.metrics.segments import fold_record
 
-STATE_TABLES = ("conversations", "messages", "presence_days", "directory", "activity")
+STATE_TABLES = ("conversations", "segments", "messages", "presence_days", "directory", "activity")
 """Changelogs the read model follows (``presence`` holds only the reorder window)."""
 
 # Facts tables: rows derived from one conversation, replaced whenever it changes.
@@ -59,44 +60,44 @@ _TABLES: Final[dict[str, tuple[str, str | tuple[str, ...] | None]]] = {
     ),
     "conv_messages": (
         "conversation_id TEXT, t INTEGER, message_id TEXT, direction TEXT, "
-        "sender_kind TEXT, sender_id TEXT, team_id TEXT",
+        "sender_kind TEXT, sender_id TEXT, team_id TEXT, segment INTEGER",
         None,
     ),
     "queue_entries": (
         "conversation_id TEXT, t INTEGER, started_by TEXT, handover_reason TEXT, "
-        "actor_kind TEXT, actor_id TEXT",
+        "actor_kind TEXT, actor_id TEXT, segment INTEGER",
         None,
     ),
     "responses": (
         "conversation_id TEXT, queue_t INTEGER, t INTEGER, started_by TEXT, "
         "handover_reason TEXT, inbound_message_id TEXT, agent_id TEXT, team_id TEXT, "
-        "outbound_message_id TEXT",
+        "outbound_message_id TEXT, segment INTEGER",
         None,
     ),
     "resolutions": (
         "conversation_id TEXT, t INTEGER, actor_kind TEXT, actor_id TEXT, team_id TEXT, "
         "reason TEXT, comment TEXT, trigger_kind TEXT, with_reply INTEGER, "
-        "resolution_ms INTEGER",
+        "resolution_ms INTEGER, segment INTEGER",
         None,
     ),
     "sessions": (
         "conversation_id TEXT, agent_id TEXT, team_id TEXT, start INTEGER, "
-        "expiry INTEGER, end_t INTEGER, replied INTEGER, own_status_end INTEGER",
+        "expiry INTEGER, end_t INTEGER, replied INTEGER, own_status_end INTEGER, segment INTEGER",
         None,
     ),
     "status_changes": (
         "conversation_id TEXT, t INTEGER, status TEXT, actor_kind TEXT, actor_id TEXT, "
-        "team_id TEXT",
+        "team_id TEXT, segment INTEGER",
         None,
     ),
     "applications": (
         "conversation_id TEXT, kind TEXT, t INTEGER, target_id TEXT, actor_kind TEXT, "
-        "actor_id TEXT, team_id TEXT, message_id TEXT",
+        "actor_id TEXT, team_id TEXT, message_id TEXT, segment INTEGER",
         None,
     ),
     "csat_responses": (
         "conversation_id TEXT, t INTEGER, survey_id TEXT, score INTEGER, agent_id TEXT, "
-        "team_id TEXT",
+        "team_id TEXT, segment INTEGER",
         None,
     ),
     "presence_intervals": (
@@ -105,7 +106,7 @@ _TABLES: Final[dict[str, tuple[str, str | tuple[str, ...] | None]]] = {
     ),
     "activity": (
         "partition INTEGER, dimension TEXT, entity TEXT, bucket INTEGER, "
-        "conversation_id TEXT, contribution TEXT",
+        "conversation_id TEXT, contribution TEXT, segment INTEGER",
         None,
     ),
     "export_results": (
@@ -143,6 +144,7 @@ _INDEXES: Final[dict[str, tuple[str, tuple[str, ...]]]] = {
     "presence_intervals_day": ("presence_intervals", ("agent_id", "day")),
     "presence_intervals_start": ("presence_intervals", ("start",)),
     "activity_by_conversation": ("activity", ("dimension", "entity", "bucket", "conversation_id")),
+    "conv_messages_segment": ("conv_messages", ("conversation_id", "segment")),
     "activity_bucket": ("activity", ("dimension", "bucket")),
 }
 _SCHEMA_SQL: Final = (
@@ -164,7 +166,8 @@ _COLUMN_TYPES: Final = {"TEXT": str, "INTEGER": int}
 
 def create_schema(conn: sqlite3.Connection) -> None:
     """Create the read model's tables, indexes and view where missing (sqlite-utils:
-    ``create_table(..., if_not_exists=True)``; an existing table is left as it is)."""
+    ``create_table(..., if_not_exists=True)``); a column missing from an existing table
+    (a model written by an earlier version) is added at its end."""
     db = sqlite_utils.Database(conn, recursive_triggers=False, execute_plugins=False)
     tables = {}
     for name, (columns, pk) in _TABLES.items():
@@ -172,9 +175,13 @@ def create_schema(conn: sqlite3.Connection) -> None:
         for column in columns.split(", "):
             column_name, column_type = column.split()
             types[column_name] = _COLUMN_TYPES[column_type]
-        tables[name] = db.create_table(name, types, pk=pk, if_not_exists=True)
-    for index_name, (table, indexed) in _INDEXES.items():
-        tables[table].create_index(indexed, index_name=index_name, if_not_exists=True)
+        table = db.create_table(name, types, pk=pk, if_not_exists=True)
+        for column_name, python_type in types.items():
+            if column_name not in table.columns_dict:
+                table.add_column(column_name, python_type)
+        tables[name] = table
+    for index_name, (table_name, indexed) in _INDEXES.items():
+        tables[table_name].create_index(indexed, index_name=index_name, if_not_exists=True)
     for statement in _SCHEMA_SQL:
         conn.execute(statement)
     db.create_view("activity_metrics", _ACTIVITY_METRICS, ignore=True)
@@ -260,6 +267,7 @@ class ReadModel:
         in one transaction (a crash leaves the model at the previous batch)."""
         apply = {
             "conversations": self._apply_conversation,
+            "segments": self._apply_segment,
             "messages": self._apply_message,
             "presence_days": self._apply_presence_day,
             "directory": self._apply_directory,
@@ -279,17 +287,46 @@ class ReadModel:
             raise
 
     def _apply_conversation(self, conversation_id: str, record: dict[str, Any] | None) -> None:
+        """A conversation's head: its row and facts go with it; a record of the format
+        before segments (one whole log, ``"log"``) gives them itself (segment -1)."""
+        if record is not None and "log" not in record:
+            # A head: the segments give the rows; those of an earlier format go.
+            for name in _FACT_TABLES:
+                self.conn.execute(
+                    f"DELETE FROM {name} WHERE conversation_id = ? AND segment = -1",  # noqa: S608
+                    (conversation_id,),
+                )
+            return
         for name in ("conversations", *_FACT_TABLES):
             self.conn.execute(f"DELETE FROM {name} WHERE conversation_id = ?", (conversation_id,))  # noqa: S608
         if record is None:
             self._note_nul_texts("conversations", conversation_id, ())
             return
-        entries = decode_log(record["log"])
-        facts = fold(conversation_id, entries, self.lock_max_ms)
-        self._insert_conversation(facts, max((e.occurred_at_ms for e in entries), default=None))
-        self._insert_facts(facts)
+        facts = fold(conversation_id, decode_log(record["log"]), self.lock_max_ms)
+        self._insert_conversation(facts)
+        self._insert_facts(facts, -1)
 
-    def _insert_conversation(self, f: ConversationFacts, log_lu: int | None) -> None:
+    def _apply_segment(self, key: str, record: dict[str, Any] | None) -> None:
+        """One segment of a conversation's log: its facts' rows, and the conversation's
+        row when it is the last segment."""
+        conversation_id, segment = tablekeys.parse_segment_key(key)
+        for name in _FACT_TABLES:
+            self.conn.execute(
+                f"DELETE FROM {name} WHERE conversation_id = ? AND segment = ?",  # noqa: S608
+                (conversation_id, segment),
+            )
+        if record is None:
+            return
+        facts = fold_record(conversation_id, record, decode_log(record["log"]), self.lock_max_ms)
+        if record["n"] is None:
+            self.conn.execute(
+                "DELETE FROM conversations WHERE conversation_id = ?", (conversation_id,)
+            )
+            self._insert_conversation(facts)
+        self._insert_facts(facts, segment)
+
+    def _insert_conversation(self, f: ConversationFacts) -> None:
+        log_lu = None if f.end is None else f.end.latest_t
         first = f.first_response
         completion = f.csat_completion
         r = f.latest_resolution
@@ -316,7 +353,7 @@ class ReadModel:
         )
         self._note_nul_texts("conversations", f.conversation_id, row)
 
-    def _insert_facts(self, f: ConversationFacts) -> None:
+    def _insert_facts(self, f: ConversationFacts, segment: int) -> None:
         c = f.conversation_id
         rows: dict[str, Iterable[tuple[Any, ...]]] = {
             "conv_messages": (
@@ -358,7 +395,7 @@ class ReadModel:
             ),
         }  # fmt: skip
         for name, values in rows.items():
-            values = list(values)
+            values = [(*v, segment) for v in values]
             if values:
                 marks = ",".join("?" * len(values[0]))
                 self.conn.executemany(f"INSERT INTO {name} VALUES ({marks})", values)  # noqa: S608
@@ -393,7 +430,9 @@ class ReadModel:
 
     def _apply_activity(self, key: str, record: dict[str, Any] | None) -> None:
         try:
-            partition, dimension, entity, bucket, conversation = tablekeys.parse_activity_key(key)
+            partition, dimension, entity, bucket, conversation, segment = (
+                tablekeys.parse_activity_key_segment(key)
+            )
         except ValueError:
             # A bucket record of the state format before 2026-12 (one key per bucket, a
             # map of conversations): its rows go, whatever the record says; the worker's
@@ -412,14 +451,17 @@ class ReadModel:
             return
         self.conn.execute(
             "DELETE FROM activity WHERE dimension = ? AND entity = ? AND bucket = ?"
-            " AND conversation_id = ?",
-            (dimension, entity, bucket, conversation),
+            " AND conversation_id = ? AND segment IS ?",
+            (dimension, entity, bucket, conversation, segment),
         )
         if record:
             self.conn.execute(
-                "INSERT INTO activity VALUES (?,?,?,?,?,?)",
-                (partition, dimension, entity, bucket, conversation, orjson.dumps(record).decode()),
-            )
+                "INSERT INTO activity VALUES (?,?,?,?,?,?,?)",
+                (
+                    partition, dimension, entity, bucket, conversation,
+                    orjson.dumps(record).decode(), segment,
+                ),
+            )  # fmt: skip
 
     def _apply_directory(self, key: str, record: dict[str, Any] | None) -> None:
         kind, entity_id = tablekeys.parse_directory_key(key)

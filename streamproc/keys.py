@@ -9,10 +9,12 @@ keys are byte-identical to the keys of earlier versions for them.
 - directory: ``kind|id``; a contact attribute's id is ``contact|attribute`` (both escaped);
 - presence_days: ``agent|day-ms`` (the day is an integer after the last ``|``, so the
   agent id is not escaped: ``rsplit`` finds the day whatever the agent id holds);
-- activity: ``partition|dimension|bucket-ms|["entity","conversation"]``, one record per
-  conversation's contribution to a bucket; the entity is one or more escaped
-  ids (``va|channel``, ``topic|channel``); the primary team of an agent is ``~agent``,
-  and a team id that itself starts with ``~`` is written ``\\~...``.
+- activity: ``partition|dimension|bucket-ms|["entity","conversation",segment]``, one
+  record per conversation segment's contribution to a bucket (the state format before
+  segments had no segment: ``["entity","conversation"]``); the entity is one or more
+  escaped ids (``va|channel``, ``topic|channel``); the primary team of an agent is
+  ``~agent``, and a team id that itself starts with ``~`` is written ``\\~...``;
+- segments: ``["conversation",segment]`` (JSON), one segment of a conversation's log.
 """
 
 from __future__ import annotations
@@ -114,28 +116,70 @@ def bucket_key(dimension: str, entity_text: str, bucket_ms: int) -> str:
     return f"{dimension}{SEPARATOR}{entity_text}{SEPARATOR}{bucket_ms}"
 
 
-def activity_key(partition: int, bucket: str, conversation_id: str) -> bytes:
-    """The record of one conversation's contribution to one bucket (``bucket`` from
-    ``bucket_key``): ``partition|dimension|bucket-ms|["entity","conversation"]``.
+def activity_key(
+    partition: int, bucket: str, conversation_id: str, segment: int | None = None
+) -> bytes:
+    """The record of one conversation segment's contribution to one bucket (``bucket``
+    from ``bucket_key``): ``partition|dimension|bucket-ms|["entity","conversation",segment]``
+    (``segment`` None: the key of the state format before segments, without it).
 
-    The entity (as written) and the conversation id go last, as a JSON array, so no id
-    content can make two records share a key.
+    The entity (as written), the conversation id and the segment go last, as a JSON
+    array, so no id content can make two records share a key.
     """
     dimension, rest = bucket.split(SEPARATOR, 1)
     entity_text, start = rest.rsplit(SEPARATOR, 1)
-    ids = orjson.dumps([entity_text, conversation_id]).decode()
+    parts: list[str | int] = [entity_text, conversation_id]
+    if segment is not None:
+        parts.append(segment)
+    ids = orjson.dumps(parts).decode()
     return f"{partition}{SEPARATOR}{dimension}{SEPARATOR}{start}{SEPARATOR}{ids}".encode()
 
 
 def parse_activity_key(key: bytes | str) -> tuple[int, str, str, int, str]:
     """(partition, dimension, entity as written, bucket ms, conversation id) of an
     ``activity_key``; ValueError for anything else."""
+    partition, dimension, entity_text, start, conversation_id, _ = parse_activity_key_segment(key)
+    return partition, dimension, entity_text, start, conversation_id
+
+
+def parse_activity_key_segment(key: bytes | str) -> tuple[int, str, str, int, str, int | None]:
+    """(partition, dimension, entity as written, bucket ms, conversation id, segment or
+    None for a key of the format before segments) of an ``activity_key``; ValueError for
+    anything else."""
     raw = key.encode() if isinstance(key, str) else key
     try:
         partition, dimension, start, ids = raw.split(b"|", 3)
-        entity_text, conversation_id = orjson.loads(ids)
-        if isinstance(entity_text, str) and isinstance(conversation_id, str):
-            return int(partition), dimension.decode(), entity_text, int(start), conversation_id
+        entity_text, conversation_id, *rest = orjson.loads(ids)
+        segment = rest[0] if len(rest) == 1 else None
+        if (
+            isinstance(entity_text, str)
+            and isinstance(conversation_id, str)
+            and len(rest) <= 1
+            and (segment is None or type(segment) is int)
+        ):
+            return (
+                int(partition), dimension.decode(), entity_text, int(start), conversation_id,
+                segment,
+            )  # fmt: skip
     except (ValueError, TypeError):
         pass
     raise ValueError(f"not an activity key: {raw[:80]!r}")
+
+
+# -- conversation segments ------------------------------------------------------------------
+
+
+def segment_key(conversation_id: str, segment: int) -> bytes:
+    """``["conversation",segment]``: one segment of a conversation's log."""
+    return orjson.dumps([conversation_id, segment])
+
+
+def parse_segment_key(key: bytes | str) -> tuple[str, int]:
+    """(conversation id, segment) of a ``segment_key``; ValueError for anything else."""
+    try:
+        conversation_id, segment = orjson.loads(key)
+        if isinstance(conversation_id, str) and type(segment) is int:
+            return conversation_id, segment
+    except (ValueError, TypeError):
+        pass
+    raise ValueError(f"not a segment key: {key[:80]!r}")

@@ -27,7 +27,7 @@ class Sweep:
 def sweep_partition(stores: Stores, partition: int, partitions: int, cutoff_ms: int) -> Sweep:
     """Delete the keys of ``partition`` whose event time is before ``cutoff_ms``. Activity
     buckets and presence day records older than the cutoff go, and so do conversations
-    whose latest logged event is older (with their messages).
+    whose latest logged event is older (their head, segments and messages).
 
     Only keys of the given partition are touched, so every deletion is written (as a
     tombstone) to the changelog partition the key lives in.
@@ -58,18 +58,31 @@ def sweep_partition(stores: Stores, partition: int, partitions: int, cutoff_ms: 
     for key, raw in list(stores.conversations.items()):
         if partition_for_key(key, partitions) != partition:
             continue
-        stored_log = orjson.loads(raw)["log"]
-        if not stored_log:
+        head = orjson.loads(raw)
+        if "log" in head:  # the format before segments: one record holds the whole log
+            logs = [head["log"]]
+        else:
+            tail = stores.segments.get(tablekeys.segment_key(key.decode(), head["tail"]))
+            logs = [] if tail is None else [orjson.loads(tail)["log"]]
+        if not logs or not logs[0]:
             continue
         # Only the stored time and message ids are read (not a full decode): a damaged
         # entry must not make the sweep, and so the worker, fail on every restart.
-        latest_ms = stored_time(stored_log[-1])  # the log is in event order
-        if latest_ms < cutoff_ms:
-            doomed.append((stores.conversations, key))
-            for message_id in sorted(stored_message_ids(stored_log)):
-                doomed.append((stores.messages, message_id.encode()))
-        else:
+        latest_ms = stored_time(logs[0][-1])  # the (last segment's) log is in event order
+        if latest_ms >= cutoff_ms:
             kept.append(latest_ms)
+            continue
+        doomed.append((stores.conversations, key))
+        if "log" not in head:
+            logs = []
+            for n in range(head["next"]):
+                segment_key = tablekeys.segment_key(key.decode(), n)
+                segment = stores.segments.get(segment_key)
+                if segment is not None:
+                    doomed.append((stores.segments, segment_key))
+                    logs.append(orjson.loads(segment)["log"])
+        for message_id in sorted(set().union(*(stored_message_ids(log) for log in logs))):
+            doomed.append((stores.messages, message_id.encode()))
     for store, key in doomed:
         if key in store:
             del store[key]

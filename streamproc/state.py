@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from bisect import bisect_right
-from collections.abc import MutableMapping
+from bisect import bisect_left
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field, fields
-from typing import Any, cast
+from typing import Any, Final, cast
 
 import orjson
 
@@ -13,11 +13,17 @@ from streamproc import keys as tablekeys
 from streamproc.events import EVENT_TYPES, Event, PresenceChanged
 from streamproc.intake import partition_for_key
 from streamproc.metrics import Admission
+from streamproc.metrics import segments as segments_of
 from streamproc.metrics.buckets import Contribution, contributions
-from streamproc.metrics.conversation import fold
+from streamproc.metrics.conversation import (
+    Carry,
+    ConversationFacts,
+    fold_segment,
+    repeated_creations,
+)
 from streamproc.metrics.conversation_log import (
     LogEntry,
-    StoredEntry,
+    MessageCreatedEntry,
     decode_log,
     encode,
     log_entry,
@@ -32,6 +38,7 @@ from streamproc.metrics.presence import (
     current_rewrite,
     merge_day,
 )
+from streamproc.metrics.segments import carry_from_json, carry_to_json
 from streamproc.writeback import WriteBack
 
 Store = MutableMapping[bytes, bytes]
@@ -41,16 +48,16 @@ Store = MutableMapping[bytes, bytes]
 class Stores:
     """The keyed state, partition-local like the Faust tables that usually back it.
 
-    - ``conversations``: conversation id → ``{"log": [entries in event order], "bk":
-      [buckets it ever contributed to]}``, the entries in their compact stored form
-      (metrics.conversation_log)
+    - ``conversations``: conversation id → the head of its log (metrics.segments)
     - ``messages``: message id → the message record (metrics.message)
     - ``presence``: agent id → recent presence changes (metrics.presence)
     - ``presence_days``: ``agent|day-ms`` → ``{"agent", "day", "intervals"}``
     - ``directory``: ``kind|id`` → last-write-wins record (metrics.directory)
-    - ``activity``: ``activity_key(partition, bucket, conversation)`` → one conversation's
-      contribution (metrics.buckets: 15-minute rolling aggregates per agent, team,
-      virtual agent and channel, topic/tag and channel, and contact)
+    - ``activity``: ``activity_key(partition, bucket, conversation, segment)`` → one
+      conversation segment's contribution (metrics.buckets: 15-minute rolling aggregates
+      per agent, team, virtual agent and channel, topic/tag and channel, and contact)
+    - ``segments``: ``segment_key(conversation, n)`` → one segment of a conversation's log
+      with the fold's checkpoint before it (metrics.segments)
     """
 
     conversations: Store
@@ -59,38 +66,82 @@ class Stores:
     presence_days: Store
     directory: Store
     activity: Store
+    segments: Store
 
 
 STORE_NAMES = tuple(f.name for f in fields(Stores))
 
+MAX_ENTRY_SHARE = 4
+"""An entry may take at most this fraction (1/4) of the record bound: its segment's record
+also holds the carry (which may repeat some of its texts), links and bucket keys. A larger
+one is refused ``too_large``; ``check_sizes`` is the final guard on every record."""
 
-@dataclass
-class _OpenConversation:
-    """A conversation a batch has touched: its record (as stored: the log's entries keep
-    their stored form, so untouched entries are written back byte for byte), its entries
-    decoded (same order), and its bucket contributions before the batch."""
+_END: Final = (1 << 62, "")
+"""An order key after every entry."""
 
+
+@dataclass(eq=False)
+class _Segment:
+    """A segment a batch has loaded: its record (to be written), its entries decoded (same
+    order as the record's log), and what it was when loaded (for its contributions
+    before the batch)."""
+
+    sid: int
     key: bytes
     record: dict[str, Any]
     entries: list[LogEntry]
-    before: dict[str, Contribution]
-    ids: set[str]
-    size: int
-    """An upper bound of the record's size once written (bytes)."""
-    saw_duplicate: bool = False
+    raw: bytes | None
+    """As loaded (None: new in this batch)."""
+    loaded: tuple[list[LogEntry], bool] | None = None
+    """(entries, last) as loaded; the record as loaded is ``raw``."""
+    size: int = 0
+    """About the stored size of its entries (bytes): as loaded, plus each entry added."""
 
 
-ENTRY_SIZE_MARGIN = 512
-"""Bytes allowed per log entry beyond its own JSON, for the bucket keys it may add."""
+@dataclass(eq=False)
+class _OpenConversation:
+    """A conversation a batch has touched: its head, the segments loaded, and the span of
+    order keys whose segments must be refolded."""
+
+    conversation_id: str
+    key: bytes
+    head: dict[str, Any]
+    head_raw: bytes | None
+    segments: dict[int, _Segment] = field(default_factory=dict)
+    refold_from: tuple[int, str] | None = None
+    refold_segment: _Segment | None = None
+    """The segment holding ``refold_from`` (where the refold starts)."""
+    refold_through: tuple[int, str] | None = None
+    forced: bool = False
+    """A duplicate was seen: re-assert every record from ``refold_from`` to the tail."""
+    legacy_buckets: list[str] = field(default_factory=list)
+    """Buckets of a record in the format before segments (their keys are deleted)."""
+    relinked: set[int] = field(default_factory=set)
+    """Segments whose links changed (a new tail, a split): written even if not refolded."""
+    refolded: set[int] = field(default_factory=set)
+    """Segments refolded (and so written) by this batch."""
+
+    def note(
+        self, key: tuple[int, str], seg: _Segment, through: tuple[int, str] | None = None
+    ) -> None:
+        """The segments from ``key`` (in ``seg``) through ``through`` (default: ``key``)
+        must refold."""
+        last = key if through is None else through
+        if self.refold_from is None or key < self.refold_from:
+            self.refold_from = key
+            self.refold_segment = seg
+        if self.refold_through is None or last > self.refold_through:
+            self.refold_through = last
 
 
 @dataclass(frozen=True)
 class BatchStores(Stores):
     """Stores whose writes are held until ``flush``: one write per key and batch.
 
-    Conversations are settled once per batch: their logs take every event of the batch,
-    then the log is folded once and only the buckets whose contribution differs from
-    before the batch are written (per event, the fold would run for every event).
+    Conversations are settled once per batch: each event goes into the segment of the
+    conversation's log that holds its order key, then the touched segments are refolded
+    from their checkpoints (metrics.segments) and only the buckets whose contribution
+    differs from before the batch are written.
     """
 
     rules: Rules = field(default_factory=lambda: Rules())
@@ -102,65 +153,259 @@ class BatchStores(Stores):
         caches = {f.name: WriteBack(getattr(stores, f.name)) for f in fields(Stores)}
         return cls(**caches, rules=rules)  # type: ignore[arg-type]
 
-    def add_to_log(self, conversation_id: str, entry: LogEntry) -> Admission:
-        """Add ``entry`` to the conversation's log: ACCEPTED, DUPLICATE if it was there
-        already, TOO_LARGE (nothing added) if the record could outgrow the record bound.
+    # -- loading ------------------------------------------------------------------------
+    def _open(self, conversation_id: str) -> _OpenConversation:
+        conv = self.open_conversations.get(conversation_id)
+        if conv is not None:
+            return conv
+        key = conversation_id.encode()
+        raw = self.conversations.get(key)
+        record = orjson.loads(raw) if raw is not None else None
+        if record is None or "log" in record:
+            conv = _OpenConversation(conversation_id, key, segments_of.new_head(), None)
+            self._new_segment(conv, 0, None)
+            if record is not None:
+                self._migrate(conv, record)
+        else:
+            conv = _OpenConversation(conversation_id, key, record, raw)
+        self.open_conversations[conversation_id] = conv
+        return conv
 
-        The size check is an upper bound kept per batch (the record as loaded plus each
-        added entry and a margin for its bucket keys), so a conversation at the bound
-        costs one check per event, not a re-run of its batch.
-        """
-        current = self.open_conversations.get(conversation_id)
-        if current is None:
-            key = conversation_id.encode()
-            raw = self.conversations.get(key)
-            record = orjson.loads(raw) if raw is not None else {"log": [], "bk": []}
-            entries = decode_log(record["log"])
-            before = _contributions(conversation_id, entries, self.rules)
-            ids = {e.event_id for e in entries}
-            size = len(key) + (len(raw) if raw is not None else 16)
-            current = _OpenConversation(key, record, entries, before, ids, size)
-            self.open_conversations[conversation_id] = current
-        if entry.event_id in current.ids:
-            current.saw_duplicate = True
+    def _segment(self, conv: _OpenConversation, sid: int) -> _Segment:
+        seg = conv.segments.get(sid)
+        if seg is not None:
+            return seg
+        key = tablekeys.segment_key(conv.conversation_id, sid)
+        raw = self.segments.get(key)
+        if raw is None:
+            raise ValueError(f"conversation {conv.conversation_id!r} lacks segment {sid}")
+        record = orjson.loads(raw)
+        entries = decode_log(record["log"])
+        seg = _Segment(
+            sid, key, record, entries, raw, (list(entries), record["n"] is None), len(raw)
+        )
+        conv.segments[sid] = seg
+        return seg
+
+    def _new_segment(self, conv: _OpenConversation, sid: int, prev: int | None) -> _Segment:
+        record = segments_of.new_segment(prev, Carry())
+        seg = _Segment(sid, tablekeys.segment_key(conv.conversation_id, sid), record, [], None)
+        conv.segments[sid] = seg
+        return seg
+
+    def _append_segment(self, conv: _OpenConversation, after: _Segment) -> _Segment:
+        """A new empty segment linked after ``after`` (the new tail if that was it)."""
+        head = conv.head
+        sid = head["next"]
+        head["next"] = sid + 1
+        seg = self._new_segment(conv, sid, after.sid)
+        following = after.record["n"]
+        seg.record["n"] = following
+        after.record["n"] = sid
+        conv.relinked |= {after.sid, sid}
+        if following is None:
+            head["tail"] = sid
+        else:
+            self._segment(conv, following).record["p"] = sid
+            conv.relinked.add(following)
+        return seg
+
+    def _migrate(self, conv: _OpenConversation, legacy: dict[str, Any]) -> None:
+        """Move a record of the format before segments (one whole log) into segments."""
+        conv.legacy_buckets = list(legacy.get("bk", []))
+        stored_log = legacy["log"]
+        if not stored_log:
+            return
+        entries = decode_log(stored_log)
+        seg = conv.segments[0]
+        repeated = sorted(repeated_creations(entries))  # (each segment keeps its own)
+        for at in range(0, len(entries), segments_of.SEGMENT_ENTRIES):
+            if at:
+                seg = self._append_segment(conv, seg)
+            seg.record["r"] = list(repeated)
+            seg.entries[:] = entries[at : at + segments_of.SEGMENT_ENTRIES]
+            seg.record["log"][:] = stored_log[at : at + segments_of.SEGMENT_ENTRIES]
+        conv.note(order_key(entries[0]), conv.segments[0], order_key(entries[-1]))
+        conv.forced = True
+
+    def _locate(self, conv: _OpenConversation, key: tuple[int, str]) -> _Segment:
+        """The segment whose entries' order keys span ``key``: the last segment whose first
+        entry is at or before it (walking back from the tail: cost grows with lateness)."""
+        seg = self._segment(conv, conv.head["tail"])
+        while seg.entries and key < order_key(seg.entries[0]) and seg.record["p"] is not None:
+            seg = self._segment(conv, seg.record["p"])
+        return seg
+
+    # -- admitting ----------------------------------------------------------------------
+    def add_to_log(
+        self, conversation_id: str, entry: LogEntry, repeated: bool = False
+    ) -> Admission:
+        """Add ``entry`` to the conversation's log: ACCEPTED, DUPLICATE if it was there
+        already (same order key), TOO_LARGE (nothing added) if no record could hold it.
+        ``repeated``: a ``message.created`` that is not its message's first creation."""
+        conv = self._open(conversation_id)
+        key = order_key(entry)
+        seg = self._locate(conv, key)
+        at = bisect_left(seg.entries, key, key=order_key)
+        if at < len(seg.entries) and order_key(seg.entries[at]) == key:
+            conv.note(key, seg, _END)
+            conv.forced = True
             return Admission.DUPLICATE
         stored = encode(entry)
-        grown = current.size + len(orjson.dumps(stored)) + ENTRY_SIZE_MARGIN
-        if grown > self.rules.max_record_bytes:
+        size = len(orjson.dumps(stored))
+        if size * MAX_ENTRY_SHARE > self.rules.max_record_bytes:
             return Admission.TOO_LARGE
-        current.size = grown
-        current.ids.add(entry.event_id)
-        _insert_in_order(current.entries, current.record["log"], entry, stored)
+        if (
+            seg.record["n"] is None
+            and at == len(seg.entries)
+            and len(seg.entries) >= segments_of.SEGMENT_ENTRIES
+        ):
+            conv.note(order_key(seg.entries[0]), seg)  # the new tail's carry comes from it
+            seg = self._append_segment(conv, seg)
+            at = 0
+        seg.entries.insert(at, entry)
+        seg.record["log"].insert(at, stored)
+        seg.size += size + 1
+        if repeated:
+            seg.record["r"].append(entry.event_id)
+        conv.note(key, seg)
         return Admission.ACCEPTED
 
-    def settle(self) -> None:
-        """Fold each touched conversation once and write its record and changed buckets.
+    def creation_repeated(self, conversation_id: str, entry_key: tuple[int, str]) -> None:
+        """The ``message.created`` entry at ``entry_key`` is no longer its message's first
+        creation (an earlier one arrived): its segment refolds without it."""
+        conv = self._open(conversation_id)
+        seg = self._locate(conv, entry_key)
+        if entry_key[1] not in seg.record["r"]:
+            seg.record["r"].append(entry_key[1])
+        conv.note(entry_key, seg)
 
-        A batch holding a duplicate re-writes every bucket the conversation ever touched
-        (not only those whose contribution changed), so that a changelog write lost in a crash is
-        healed by the re-delivery.
+    # -- settling -----------------------------------------------------------------------
+    def settle(self) -> None:
+        """Refold each touched conversation's changed segments and write them, their
+        changed buckets and the head if it changed.
+
+        A batch holding a duplicate re-writes every record from the duplicate's segment to
+        the tail (and every bucket those segments ever touched), so that a changelog write
+        lost in a crash is healed by the re-delivery.
         """
-        rules = self.rules
-        for conversation_id, current in self.open_conversations.items():
-            record = current.record
-            after = _contributions(conversation_id, current.entries, rules)
-            touched = set(record.get("bk", []))
-            keys = set(current.before) | set(after)
-            if current.saw_duplicate:
-                keys |= touched
-            record["bk"] = sorted(touched | set(after))
-            partition = partition_for_key(current.key, rules.partitions)
-            _write_buckets(
-                self.activity,
-                partition,
-                conversation_id,
-                keys,
-                current.before,
-                after,
-                changed=not current.saw_duplicate,
-            )
-            _save(self.conversations, current.key, record)
+        for conv in self.open_conversations.values():
+            self._settle(conv)
         self.open_conversations.clear()
+
+    def _settle(self, conv: _OpenConversation) -> None:
+        if conv.refold_from is None and not conv.forced:
+            return  # nothing was added (a refused event)
+        rules = self.rules
+        partition = partition_for_key(conv.key, rules.partitions)
+        cid = conv.conversation_id
+        for bucket in conv.legacy_buckets:
+            key = tablekeys.activity_key(partition, bucket, cid)
+            if key in self.activity:
+                del self.activity[key]
+            elif hasattr(self.activity, "tombstone"):
+                self.activity.tombstone(key)
+        if conv.refold_from is not None:
+            through = _END if conv.forced else conv.refold_through or _END
+            seg = conv.refold_segment or self._locate(conv, conv.refold_from)
+            carry = carry_from_json(seg.record["c"])
+            carry_json: list[Any] | None = None  # (None: as the segment stores it)
+            while True:
+                self._split_if_large(conv, seg)
+                facts = self._refold(conv, seg, carry, carry_json, partition)
+                following = seg.record["n"]
+                if following is None:
+                    break
+                seg = self._segment(conv, following)
+                assert facts.end is not None  # noqa: S101 - set by every fold
+                carry = facts.end
+                carry_json = carry_to_json(carry)
+                if order_key(seg.entries[0]) > through and seg.record["c"] == carry_json:
+                    break
+        for seg in conv.segments.values():
+            if seg.sid in conv.refolded:
+                continue  # (written by its refold)
+            if seg.sid in conv.relinked or (conv.forced and seg.raw is not None):
+                raw = orjson.dumps(seg.record)
+                self.segments[seg.key] = raw
+                seg.raw = raw
+        if conv.head_raw is None or conv.forced or conv.relinked:
+            self.conversations[conv.key] = orjson.dumps(conv.head)
+
+    def _refold(
+        self,
+        conv: _OpenConversation,
+        seg: _Segment,
+        carry: Carry,
+        carry_json: list[Any] | None,
+        partition: int,
+    ) -> ConversationFacts:
+        """Fold ``seg`` from ``carry`` (``carry_json``: its stored form, None if the
+        segment has it already), store it, write the segment and its changed buckets."""
+        rules, cid = self.rules, conv.conversation_id
+        before = self._contributions_before(conv, seg)
+        record = seg.record
+        if carry_json is not None:
+            record["c"] = carry_json
+        if record["r"]:
+            present = {e.event_id for e in seg.entries}
+            record["r"] = sorted(i for i in set(record["r"]) if i in present)
+        facts = fold_segment(
+            cid, carry, seg.entries, rules.lock_max_ms, frozenset(record["r"]),
+            last=record["n"] is None,
+        )  # fmt: skip
+        after = contributions(facts)
+        touched = set(record["bk"])
+        keys = set(before) | set(after)
+        if conv.forced:
+            keys |= touched
+        record["bk"] = sorted(touched | set(after))
+        _write_buckets(
+            self.activity, partition, cid, seg.sid, keys, before, after, changed=not conv.forced
+        )
+        raw = orjson.dumps(record)
+        if raw != seg.raw or conv.forced:
+            self.segments[seg.key] = raw
+            seg.raw = raw
+        conv.refolded.add(seg.sid)
+        _remember(cid, seg.sid, rules.lock_max_ms, raw, after)
+        seg.loaded = (list(seg.entries), record["n"] is None)
+        return facts
+
+    def _contributions_before(self, conv: _OpenConversation, seg: _Segment) -> dict[str, Any]:
+        """The segment's contributions as the stores have them (before this batch)."""
+        if seg.raw is None or seg.loaded is None:
+            return {}
+        cached = _CONTRIBUTIONS.get((conv.conversation_id, seg.sid, self.rules.lock_max_ms))
+        if cached is not None and cached[0] == seg.raw:
+            return cached[1]
+        stored = orjson.loads(seg.raw)
+        entries, last = seg.loaded
+        facts = fold_segment(
+            conv.conversation_id, carry_from_json(stored["c"]), entries,
+            self.rules.lock_max_ms, frozenset(stored["r"]), last=last,
+        )  # fmt: skip
+        return contributions(facts)
+
+    def _split_if_large(self, conv: _OpenConversation, seg: _Segment) -> None:
+        """Split a segment that late events grew past the segment bounds (its upper half
+        goes to a new segment linked after it)."""
+        log = seg.record["log"]
+        while len(seg.entries) > segments_of.SEGMENT_SPLIT_ENTRIES or (
+            len(seg.entries) > 1
+            and seg.size > segments_of.SEGMENT_SPLIT_BYTES
+            and len(orjson.dumps(log)) > segments_of.SEGMENT_SPLIT_BYTES
+        ):
+            half = len(seg.entries) // 2
+            upper = self._append_segment(conv, seg)
+            upper.entries[:] = seg.entries[half:]
+            upper.record["log"][:] = log[half:]
+            upper.record["r"] = list(seg.record["r"])
+            del seg.entries[half:]
+            del log[half:]
+            seg.size = len(orjson.dumps(log))
+            upper.size = len(orjson.dumps(upper.record["log"]))
+            conv.note(order_key(upper.entries[0]), upper)
 
     def check_sizes(self, max_record_bytes: int) -> None:
         """Settle, then raise RecordTooLarge if any record the batch would write (key and
@@ -237,73 +482,71 @@ def _apply_conversation_event(stores: BatchStores, event: Event) -> Admission:
     changed = False
     conversation_id = event.key
     entry = log_entry(event)
+    message: dict[str, Any] | None = None
+    first_creation: list[Any] | None = None
+    if event.type.startswith("message."):
+        message_id: str = getattr(event, "message_id")  # noqa: B009 - every message.* has it
+        message_key = message_id.encode()
+        message = _load(stores.messages, message_key) or new_message(conversation_id)
+        created = message["created"]
+        first_creation = None if created is None else created["stamp"]
     if entry is not None:
-        admission = stores.add_to_log(conversation_id, entry)
+        stamp = [entry.occurred_at_ms, entry.event_id]
+        repeated = (
+            type(entry) is MessageCreatedEntry
+            and first_creation is not None
+            and stamp > first_creation
+        )
+        admission = stores.add_to_log(conversation_id, entry, repeated)
         if admission is Admission.TOO_LARGE:
             return admission  # before the message record changes: nothing of it applies
         changed = admission is Admission.ACCEPTED
-    if event.type.startswith("message."):
-        message_id: str = getattr(event, "message_id")  # noqa: B009 - every message.* has it
-        key = message_id.encode()
-        message = _load(stores.messages, key) or new_message(conversation_id)
+        moved = first_creation is not None and stamp < first_creation
+        if changed and type(entry) is MessageCreatedEntry and moved:
+            assert first_creation is not None  # noqa: S101 - (for mypy)
+            # The creation counted so far is now a repeat.
+            stores.creation_repeated(conversation_id, (first_creation[0], first_creation[1]))
+    if message is not None:
         changed = apply_message_event(message, event) or changed
-        _save(stores.messages, key, message)
+        _save(stores.messages, message_key, message)
     return Admission.ACCEPTED if changed else Admission.DUPLICATE
 
 
-def _insert_in_order(
-    entries: list[LogEntry], stored_log: list[StoredEntry], entry: LogEntry, stored: StoredEntry
+_CONTRIBUTIONS: dict[tuple[str, int, int], tuple[bytes, dict[str, Contribution]]] = {}
+_CONTRIBUTIONS_SIZE = 50_000
+
+
+def _remember(
+    conversation_id: str, sid: int, lock_max_ms: int, raw: bytes, after: dict[str, Contribution]
 ) -> None:
-    """Insert ``entry`` in event order (after any with the same order key), and its stored
-    form at the same place of ``stored_log`` (the same log, stored form)."""
-    key = order_key(entry)
-    if not entries or key >= order_key(entries[-1]):
-        entries.append(entry)
-        stored_log.append(stored)
-    else:
-        at = bisect_right(entries, key, key=order_key)
-        entries.insert(at, entry)
-        stored_log.insert(at, stored)
-
-
-_FACTS_CACHE: dict[tuple[str, int], tuple[tuple[str, ...], dict[str, Contribution]]] = {}
-_FACTS_CACHE_SIZE = 50_000
-
-
-def _contributions(conversation_id: str, log: list[LogEntry], rules: Rules) -> dict[str, Any]:
-    """Bucket contributions of a conversation's log (a pure function, memoised per log)."""
-    signature = tuple(e.event_id for e in log)
-    cache_key = (conversation_id, rules.lock_max_ms)  # the fold depends on both
-    cached = _FACTS_CACHE.get(cache_key)
-    if cached is not None and cached[0] == signature:
-        return cached[1]
-    result = contributions(fold(conversation_id, log, rules.lock_max_ms))
-    if len(_FACTS_CACHE) >= _FACTS_CACHE_SIZE:
-        _FACTS_CACHE.clear()
-    _FACTS_CACHE[cache_key] = (signature, result)
-    return result
+    """Memoise a segment's contributions by its stored bytes (they depend on nothing else
+    but the lock maximum), so the next event on it need not fold it twice."""
+    if len(_CONTRIBUTIONS) >= _CONTRIBUTIONS_SIZE:
+        _CONTRIBUTIONS.clear()
+    _CONTRIBUTIONS[(conversation_id, sid, lock_max_ms)] = (raw, after)
 
 
 def _write_buckets(
     store: Store,
     partition: int,
     conversation_id: str,
+    segment: int,
     keys: set[str],
     before: dict[str, Contribution],
     after: dict[str, Contribution],
     changed: bool,
 ) -> None:
-    """Write the conversation's contribution to each bucket whose share changed.
+    """Write the conversation segment's contribution to each bucket whose share changed.
 
-    One record per (bucket, entity, conversation) (``activity_key``): a write costs one
-    contribution, not the bucket's whole population, and no record is ever written from
-    two partitions (a conversation lives on one).
+    One record per (bucket, entity, conversation, segment) (``activity_key``): a write
+    costs one contribution, not the bucket's whole population, and no record is ever
+    written from two partitions (a conversation lives on one).
     """
     for bucket in sorted(keys):
         new = after.get(bucket)
         if changed and before.get(bucket) == new:
             continue
-        key = tablekeys.activity_key(partition, bucket, conversation_id)
+        key = tablekeys.activity_key(partition, bucket, conversation_id, segment)
         if new is not None:
             store[key] = orjson.dumps(new, option=orjson.OPT_SORT_KEYS)
         elif key in store:
@@ -353,3 +596,23 @@ def _apply_directory(stores: Stores, event: Event) -> Admission:
     after = apply_directory_event(before, event)
     _save(stores.directory, key, after)
     return Admission.DUPLICATE if after == before else Admission.ACCEPTED
+
+
+def conversation_log(
+    conversations: Mapping[bytes, bytes], segments: Mapping[bytes, bytes], conversation_id: str
+) -> list[LogEntry]:
+    """A conversation's whole log in event order (from its head and segments; a record
+    of the format before segments holds it itself): for tools and tests."""
+    raw = conversations.get(conversation_id.encode())
+    if raw is None:
+        return []
+    head = orjson.loads(raw)
+    if "log" in head:
+        return decode_log(head["log"])
+    parts: list[list[LogEntry]] = []
+    sid: int | None = head["tail"]
+    while sid is not None:
+        record = orjson.loads(segments[tablekeys.segment_key(conversation_id, sid)])
+        parts.append(decode_log(record["log"]))
+        sid = record["p"]
+    return [entry for part in reversed(parts) for entry in part]

@@ -55,9 +55,9 @@ async def collect_stats(settings: Settings) -> StatsReport:
     report = StatsReport()
     conversations = await read_table(settings, "conversations")
     report.keys_by_table["conversations"] = len(conversations)
-    for raw in conversations.values():
+    for raw in (await read_table(settings, "segments")).values():
         report.logged_events_by_type.update(KIND_OF[type(e)] for e in read_log(raw))
-    for name in ("messages", "presence", "activity"):
+    for name in ("messages", "presence", "activity", "segments"):
         report.keys_by_table[name] = len(await read_table(settings, name))
     days = await read_table(settings, "presence_days")
     report.keys_by_table["presence_days"] = len(days)

@@ -21,6 +21,7 @@ TABLE_NAMES = (
     "presence_days",
     "directory",
     "activity",
+    "segments",
     "rejections_by_partition",
     "reroutes_by_partition",
 )

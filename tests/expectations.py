@@ -9,8 +9,8 @@ import orjson
 
 from streamproc.changelog import read_table
 from streamproc.events import Event, InvalidEvent, PresenceChanged, parse_event
-from streamproc.metrics.conversation_log import read_log
 from streamproc.settings import Settings
+from streamproc.state import conversation_log
 from streamproc.topics import consumer_lag
 
 LOGGED_TYPES = {
@@ -89,14 +89,20 @@ def caught_up(settings: Settings) -> bool:
 
 
 def snapshot(settings: Settings) -> dict[str, dict[bytes, bytes]]:
-    names = ("conversations", "messages", "presence", "presence_days", "directory")
+    names = ("conversations", "segments", "messages", "presence", "presence_days", "directory")
     return {name: asyncio.run(read_table(settings, name)) for name in names}
 
 
 def mismatches(state: dict[str, dict[bytes, bytes]], expected: Expected) -> list[str]:
     """Differences between the tables and the expectation (empty when they agree)."""
     problems = []
-    logs = {k: {e.event_id for e in read_log(v)} for k, v in state["conversations"].items()}
+    logs = {
+        k: {
+            e.event_id
+            for e in conversation_log(state["conversations"], state["segments"], k.decode())
+        }
+        for k in state["conversations"]
+    }
     if logs != expected.log_ids:
         bad = [k for k in expected.log_ids if logs.get(k) != expected.log_ids[k]]
         problems.append(f"conversation logs differ for {len(bad)} keys, e.g. {bad[:3]}")

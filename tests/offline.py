@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import fields
 from datetime import datetime
 from pathlib import Path
+from typing import Any
+
+import orjson
 
 from exporter.formats import write_csv
 from exporter.readmodel import STATE_TABLES, ReadModel
 from exporter.request import ExportRequest
 from exporter.rows import BUILDERS, Context, Directory, to_ms
 from streamproc.events import InvalidEvent, parse_event
+from streamproc.keys import parse_activity_key
 from streamproc.metrics import Admission
 from streamproc.state import BatchStores, Rules, Stores, apply_event
 
@@ -21,7 +27,7 @@ RULES = Rules(lateness_ms=LATENESS_MS, lock_max_ms=LOCK_MAX_MS)
 
 
 def new_stores() -> Stores:
-    return Stores({}, {}, {}, {}, {}, {})
+    return Stores(*({} for _ in fields(Stores)))
 
 
 def ingest(
@@ -65,3 +71,18 @@ def export_csv(model: ReadModel, request: ExportRequest, as_of: datetime) -> byt
         tz=request.tz,
     )
     return out.getvalue()
+
+
+def per_conversation(activity: Mapping[bytes, bytes]) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """Each conversation's contribution to each bucket, its segments' records merged (as
+    every reader does: totals add up, distinct values unite). How a log is cut into
+    segments depends on arrival; what a conversation contributes does not."""
+    merged: dict[tuple[Any, ...], dict[str, Any]] = defaultdict(dict)
+    for key, raw in activity.items():
+        total = merged[parse_activity_key(key)]
+        for metric, value in orjson.loads(raw).items():
+            if isinstance(value, list):
+                total[metric] = sorted(set(total.get(metric, [])) | set(value))
+            else:
+                total[metric] = total.get(metric, 0) + value
+    return dict(merged)

@@ -119,7 +119,7 @@ def contributions(facts: ConversationFacts) -> dict[str, Contribution]:
     for c in facts.csat_responses:
         if c.agent_id is not None:
             both(c.agent_id, c.team_id, c.t, f"csat_{c.score}")
-    first = facts.first_response
+    first = facts.first_response_here  # (a segment's facts: only the one that holds it)
     if first is not None:
         team = team_entity(first.team_id, first.agent_id)
         if team is not None:

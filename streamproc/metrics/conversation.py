@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
+from copy import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -183,6 +184,10 @@ class ConversationFacts:
     csat_sent_t: int | None = None
     csat_survey_id: str | None = None
     csat_responses: list[CsatResponse] = field(default_factory=list)
+    response_before: bool = False
+    """A response exists before these entries (a segment's facts: metrics.segments)."""
+    end: Carry | None = None
+    """The fold's state after the entries (set by the fold)."""
 
     @property
     def topic_ids(self) -> list[str]:
@@ -190,29 +195,40 @@ class ConversationFacts:
         return [topic for _t, topic in sorted((t, o) for o, t in self.topics_now.items())]
 
     @property
+    def _end(self) -> Carry:
+        assert self.end is not None, "facts not built by a fold"  # noqa: S101
+        return self.end
+
+    @property
     def first_resolution_t(self) -> int | None:
         """When the conversation was first resolved (the resolved export's range key)."""
-        return self.resolutions[0].t if self.resolutions else None
+        return self._end.first_resolution_t
 
     @property
     def latest_resolution(self) -> Resolution | None:
         """The resolution the conversation rows show."""
-        return self.resolutions[-1] if self.resolutions else None
+        return self._end.latest_resolution
 
     @property
     def first_response(self) -> Response | None:
-        """The earliest response (First Response Time)."""
-        return min(self.responses, key=lambda r: (r.t, r.queue_t), default=None)
+        """The earliest response (First Response Time): the first in event order, since
+        a response needs a queue entry after the previous response."""
+        return self._end.first_response
+
+    @property
+    def first_response_here(self) -> Response | None:
+        """The conversation's first response if these entries hold it."""
+        return None if self.response_before or not self.responses else self.responses[0]
 
     @property
     def inbound_count(self) -> int:
         """Number of Inbound Messages (every sender kind)."""
-        return sum(1 for m in self.messages if m.direction == "INBOUND")
+        return self._end.inbound_count
 
     @property
     def outbound_count(self) -> int:
         """Number of Outbound Messages (every sender kind)."""
-        return sum(1 for m in self.messages if m.direction == "OUTBOUND")
+        return self._end.outbound_count
 
     @property
     def csat_status(self) -> str:
@@ -224,21 +240,80 @@ class ConversationFacts:
     @property
     def csat_completion(self) -> CsatResponse | None:
         """The latest response to the latest survey sent, if any."""
-        matches = [r for r in self.csat_responses if r.survey_id == self.csat_survey_id]
-        return matches[-1] if matches else None
+        if self.csat_survey_id is None:
+            return None
+        return self._end.csat_latest.get(self.csat_survey_id)
+
+
+@dataclass(slots=True)
+class Carry:
+    """The fold's state at one point of a conversation's log: all that the effect of a
+    later entry depends on, and the conversation-level figures so far. Its size does not
+    grow with the log (at most one lock session is open; topics and surveys are the
+    conversation's distinct ones), so it is the checkpoint stored with each segment."""
+
+    channel_id: str | None = None
+    contact_profile_id: str | None = None
+    url: str | None = None
+    created_t: int | None = None
+    language: str | None = None
+    status: str | None = None
+    last_status_agent_id: str | None = None
+    last_status_team_id: str | None = None
+    first_inbound_t: int | None = None
+    topics_now: dict[str, int] = field(default_factory=dict)
+    csat_sent_t: int | None = None
+    csat_survey_id: str | None = None
+    open_sessions: list[LockSession] = field(default_factory=list)
+    open_queue: QueueEntry | None = None
+    replied_since_queue: bool = False
+    latest_resolution: Resolution | None = None
+    first_resolution_t: int | None = None
+    first_response: Response | None = None
+    inbound_count: int = 0
+    outbound_count: int = 0
+    csat_latest: dict[str, CsatResponse] = field(default_factory=dict)
+    latest_t: int | None = None
 
 
 class _Fold:
     """The state machine behind :func:`fold`; one instance per replay."""
 
-    def __init__(self, conversation_id: str, lock_max_ms: int) -> None:
-        self.f = ConversationFacts(conversation_id)
+    def __init__(
+        self, conversation_id: str, lock_max_ms: int, carry: Carry, repeated: Container[str]
+    ) -> None:
+        c = carry
+        self.f = ConversationFacts(
+            conversation_id, c.channel_id, c.contact_profile_id, c.url, c.created_t,
+            c.language, c.status, c.last_status_agent_id, c.last_status_team_id,
+            c.first_inbound_t, topics_now=dict(c.topics_now), csat_sent_t=c.csat_sent_t,
+            csat_survey_id=c.csat_survey_id, response_before=c.first_response is not None,
+        )  # fmt: skip
         self.lock_max_ms = lock_max_ms
-        self.open_sessions: dict[str, LockSession] = {}
-        self.open_queue: QueueEntry | None = None  # waiting for its response
-        self.replied_since_queue = False  # an agent reply after the latest queue entry
-        self.message_ids: set[str] = set()
-        self.latest_resolution: Resolution | None = None
+        self.open_sessions: dict[str, LockSession] = {s.agent_id: copy(s) for s in c.open_sessions}
+        self.f.sessions.extend(self.open_sessions.values())
+        self.open_queue: QueueEntry | None = c.open_queue  # waiting for its response
+        self.replied_since_queue = c.replied_since_queue  # an agent reply since the queue entry
+        self.repeated = repeated  # event ids of message.created entries that do not count
+        self.latest_resolution: Resolution | None = c.latest_resolution
+        self.first_resolution_t = c.first_resolution_t
+        self.first_response = c.first_response
+        self.inbound_count, self.outbound_count = c.inbound_count, c.outbound_count
+        self.csat_latest = dict(c.csat_latest)
+        self.latest_t = c.latest_t
+
+    def carry(self) -> Carry:
+        """The state after the entries applied so far."""
+        f = self.f
+        return Carry(
+            f.channel_id, f.contact_profile_id, f.url, f.created_t, f.language, f.status,
+            f.last_status_agent_id, f.last_status_team_id, f.first_inbound_t,
+            dict(f.topics_now), f.csat_sent_t, f.csat_survey_id,
+            [copy(s) for s in self.open_sessions.values()], self.open_queue,
+            self.replied_since_queue, self.latest_resolution, self.first_resolution_t,
+            self.first_response, self.inbound_count, self.outbound_count,
+            dict(self.csat_latest), self.latest_t,
+        )  # fmt: skip
 
     # -- time ---------------------------------------------------------------------------
     def expire_sessions(self, now: int) -> None:
@@ -260,6 +335,8 @@ class _Fold:
     # -- events -------------------------------------------------------------------------
     def apply(self, e: LogEntry) -> None:
         t = e.occurred_at_ms
+        if self.latest_t is None or t > self.latest_t:
+            self.latest_t = t
         if self.open_sessions:
             self.expire_sessions(t)
         _HANDLERS[type(e)](self, e, t)
@@ -278,11 +355,14 @@ class _Fold:
         self.f.language = e.language
 
     def on_message_created(self, e: MessageCreatedEntry, t: int) -> None:
-        if e.message_id in self.message_ids:
+        if e.event_id in self.repeated:
             return  # a repeated creation: the first one stands
-        self.message_ids.add(e.message_id)
         message = Message(t, e.message_id, e.direction, e.sender_kind, e.sender_id, e.team_id)
         self.f.messages.append(message)
+        if message.direction == "INBOUND":
+            self.inbound_count += 1
+        elif message.direction == "OUTBOUND":
+            self.outbound_count += 1
         if message.direction == "INBOUND" and self.f.first_inbound_t is None:
             self.f.first_inbound_t = t
         if message.direction != "OUTBOUND" or message.sender_kind != "AGENT":
@@ -293,12 +373,13 @@ class _Fold:
             session.replied = True
         if self.open_queue is not None:
             q = self.open_queue
-            self.f.responses.append(
-                Response(
-                    q.t, t, q.started_by, q.handover_reason, q.inbound_message_id,
-                    message.sender_id, message.team_id, message.message_id,
-                )
+            response = Response(
+                q.t, t, q.started_by, q.handover_reason, q.inbound_message_id,
+                message.sender_id, message.team_id, message.message_id,
             )  # fmt: skip
+            self.f.responses.append(response)
+            if self.first_response is None:
+                self.first_response = response
             self.open_queue = None
 
     def on_tag_added(self, e: TagAddedEntry, t: int) -> None:
@@ -364,6 +445,8 @@ class _Fold:
             )  # fmt: skip
             f.resolutions.append(resolution)
             self.latest_resolution = resolution
+            if self.first_resolution_t is None:
+                self.first_resolution_t = t
             self.open_queue = None
 
     def on_csat_sent(self, e: CsatSentEntry, t: int) -> None:
@@ -372,13 +455,13 @@ class _Fold:
     def on_csat_responded(self, e: CsatRespondedEntry, t: int) -> None:
         r = self.latest_resolution
         credited = r is not None and r.actor_kind == "AGENT" and r.actor_id is not None
-        self.f.csat_responses.append(
-            CsatResponse(
-                t, e.survey_id, e.score, e.followup_question, e.followup_answer,
-                r.actor_id if credited and r else None,
-                r.team_id if credited and r else None,
-            )
+        response = CsatResponse(
+            t, e.survey_id, e.score, e.followup_question, e.followup_answer,
+            r.actor_id if credited and r else None,
+            r.team_id if credited and r else None,
         )  # fmt: skip
+        self.f.csat_responses.append(response)
+        self.csat_latest[e.survey_id] = response
 
 
 _HANDLERS: dict[type[LogEntry], Callable[[_Fold, Any, int], None]] = {
@@ -399,9 +482,48 @@ _HANDLERS: dict[type[LogEntry], Callable[[_Fold, Any, int], None]] = {
 tests/unit/test_conversation_log.py checks that every entry class has its handler)."""
 
 
+def repeated_creations(entries: Iterable[LogEntry]) -> set[str]:
+    """Event ids of the ``message.created`` entries that are not their message's first
+    creation in event order (``entries`` in event order)."""
+    created: set[str] = set()
+    repeated: set[str] = set()
+    for e in entries:
+        if type(e) is MessageCreatedEntry:
+            if e.message_id in created:
+                repeated.add(e.event_id)
+            created.add(e.message_id)
+    return repeated
+
+
 def fold(conversation_id: str, entries: Iterable[LogEntry], lock_max_ms: int) -> ConversationFacts:
     """Replay a conversation's log entries (any order) into its facts."""
-    state = _Fold(conversation_id, lock_max_ms)
-    for entry in sorted(entries, key=order_key):
+    ordered = sorted(entries, key=order_key)
+    return fold_segment(
+        conversation_id, Carry(), ordered, lock_max_ms, repeated_creations(ordered), last=True
+    )
+
+
+def fold_segment(
+    conversation_id: str,
+    carry: Carry,
+    entries: Iterable[LogEntry],
+    lock_max_ms: int,
+    repeated: Container[str],
+    last: bool,
+) -> ConversationFacts:
+    """Replay a part of a conversation's log (entries in event order) from the state
+    ``carry`` before it; the facts hold what these entries add, and ``end`` the state
+    after them.
+
+    ``repeated``: event ids of ``message.created`` entries that are not their message's
+    first creation (decided over the whole log: metrics.segments). A lock session is in
+    the facts of the part whose entries end it, or of the ``last`` part while it is open.
+    """
+    state = _Fold(conversation_id, lock_max_ms, carry, repeated)
+    for entry in entries:
         state.apply(entry)
-    return state.f
+    f = state.f
+    f.end = state.carry()
+    if not last:
+        f.sessions = [s for s in f.sessions if s.end is not None]
+    return f

@@ -385,5 +385,6 @@ def stored_message_ids(stored_log: list[StoredEntry]) -> set[str]:
 
 
 def read_log(record: bytes) -> list[LogEntry]:
-    """The entries of a conversations table value (JSON ``{"log": [...], "bk": [...]}``)."""
+    """The entries of a segments table value (or of a conversations record of the format
+    before segments): JSON with a ``"log"``."""
     return decode_log(orjson.loads(record)["log"])

@@ -93,12 +93,14 @@ class PartitionView(MutableMapping[bytes, bytes]):
 
 
 TABLE_HELP: dict[str, str] = {
-    "conversations": "conversation id -> its compact event log (the source of its metrics)",
+    "conversations": "conversation id -> the head of its log's segments (tail, next id)",
     "messages": "message id -> content, tags now, deletion, last update",
     "presence": "agent id -> recent presence changes (within the lateness bound)",
     "presence_days": "agent|UTC day -> AVAILABLE/AWAY intervals starting that day",
     "directory": "kind|id -> last-write-wins directory record",
-    "activity": "dimension|entity|15-min bucket -> {conversation id: contribution}",
+    "activity": "partition|dimension|15-min bucket|[entity, conversation, segment] -> contribution",
+    "segments": "[conversation id, n] -> a segment of its compact event log, with the fold's"
+    " checkpoint before it",
     "rejections_by_partition": "topic/partition/category -> records dead-lettered",
     "reroutes_by_partition": "topic/partition/reason -> valid events re-routed",
 }

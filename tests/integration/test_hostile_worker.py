@@ -14,9 +14,9 @@ from aiokafka import AIOKafkaProducer
 
 from streamproc.changelog import read_table, read_to_end
 from streamproc.intake import DEAD_LETTER_KEPT_BYTES, MAX_REASON_CHARS, partition_for_key
-from streamproc.metrics.conversation_log import read_log
 from streamproc.security import client_kwargs
 from streamproc.settings import Settings
+from streamproc.state import conversation_log
 from streamproc.topics import ensure_topics
 from tests.expectations import caught_up
 from tests.harness import WorkerProcess, wait_until
@@ -24,7 +24,7 @@ from tests.harness import WorkerProcess, wait_until
 pytestmark = pytest.mark.integration
 
 NOW = datetime.now(UTC).replace(microsecond=0)
-MAX_RECORD_BYTES = 40_000  # small, so that a conversation of a few hundred events reaches it
+MAX_RECORD_BYTES = 40_000  # small: a conversation of a few hundred events would pass it whole
 
 
 def stamp(moment: datetime) -> str:
@@ -99,12 +99,12 @@ def hostile_records(s: Settings) -> list[Record]:
         Record(directory, b"K" * 990_000, b"{}", "invalid"),
         event(directory, team("h-huge", "t2", stamp(NOW), "n" * 990_000), "too_large", "t2"),
     ]
-    # A long-lived conversation: its record reaches the bound; the events past it are
-    # dead-lettered ``too_large`` and the partition keeps moving.
+    # A long-lived conversation (its whole log is well over the record bound): kept in
+    # segments, every event applies and no record passes the bound.
     start = NOW - timedelta(days=3)
     for n in range(400):
         obj = message(f"h-long-{n}", "conv-long", start + timedelta(minutes=n), n)
-        records.append(event(messages, obj, "maybe_too_large", "conv-long"))
+        records.append(event(messages, obj, None, "conv-long"))
     # Normal events after everything: each must be applied.
     records += [
         event(directory, team("ok-team", "t-ok", stamp(NOW)), None, "t-ok"),
@@ -155,7 +155,7 @@ def test_hostile_records_are_dead_lettered_and_the_worker_goes_on(isolated: Sett
             got = by_source.get(source)
             if record.category is None:
                 assert got is None, f"{record.value!r:.80} was dead-lettered: {got}"
-            elif record.category != "maybe_too_large":
+            else:
                 assert got is not None, f"{record.value!r:.80} was not dead-lettered"
                 headers, d = got
                 assert headers["category"].decode() == record.category, headers["reason"]
@@ -165,20 +165,18 @@ def test_hostile_records_are_dead_lettered_and_the_worker_goes_on(isolated: Sett
         huge_key = by_source[where[11]][0]
         assert int(huge_key["original_key_length"]) == 990_000
         assert len(by_source[where[11]][1].key) == DEAD_LETTER_KEPT_BYTES
-        long_ones = [by_source.get(w) for r, w in zip(records, where, strict=True)
-                     if r.category == "maybe_too_large"]  # fmt: skip
-        too_large = [g for g in long_ones if g is not None]
-        assert too_large and {g[0]["category"] for g in too_large} == {b"too_large"}
-        assert len(too_large) < len(long_ones), "the conversation's first events apply"
 
         directory = asyncio.run(read_table(settings, "directory"))
         teams = {k for k in directory if k.startswith(b"team|")}
         assert teams == {b"team|t-ok", "team|équipe|𝄞\u200b".encode()}, teams
         conversations = asyncio.run(read_table(settings, "conversations"))
         assert b"conv-ok" in conversations
-        assert len(conversations[b"conv-long"]) <= MAX_RECORD_BYTES
-        stored = {e.event_id for e in read_log(conversations[b"conv-long"])}
-        assert len(stored) + len(too_large) == 400
+        segments = asyncio.run(read_table(settings, "segments"))
+        stored = {e.event_id for e in conversation_log(conversations, segments, "conv-long")}
+        assert len(stored) == 400
+        whole_log = sum(len(v) for k, v in segments.items() if b'"conv-long"' in k)
+        assert whole_log > MAX_RECORD_BYTES  # (so the bound would have been passed)
+        assert max(len(k) + len(v) for k, v in segments.items()) <= MAX_RECORD_BYTES
         worker.assert_alive()
     finally:
         worker.stop()

@@ -13,8 +13,8 @@ import pytest
 
 from streamproc.app import create_app
 from streamproc.intake import partition_for_key
-from streamproc.metrics.conversation_log import read_log
 from streamproc.settings import Settings
+from streamproc.state import conversation_log
 from streamproc.tables import Tables
 
 # No broker: an address nothing listens on (changelog sends just stay buffered).
@@ -55,7 +55,9 @@ async def feed(app: faust.App, topic: str, records: list[tuple[bytes | None, byt
 
 
 def log_ids(tables: Tables, conversation: bytes) -> list[str]:
-    return [e.event_id for e in read_log(tables.by_name["conversations"][conversation])]
+    t = tables.by_name
+    log = conversation_log(t["conversations"], t["segments"], conversation.decode())
+    return [e.event_id for e in log]
 
 
 def rejections(tables: Tables) -> dict[str, Any]:

@@ -93,7 +93,7 @@ def simulated_conversations() -> list[bytes]:
     for seed, batch_size in ((3, 1), (17, 500)):
         lines = simulate(SimulationConfig(seed=seed, days=2, conversations=60))
         stores, _ = ingest(lines, batch_size=batch_size)
-        records += list(stores.conversations.values())
+        records += list(stores.segments.values())
     return records
 
 

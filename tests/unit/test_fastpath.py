@@ -15,8 +15,9 @@ import pytest
 from streamproc import fastpath
 from streamproc.app import create_app
 from streamproc.intake import partition_for_key
-from streamproc.metrics.conversation_log import read_log
+from streamproc.keys import segment_key
 from streamproc.settings import Settings
+from streamproc.state import conversation_log
 from streamproc.tables import Tables
 
 SETTINGS = Settings(store="memory://", app_id="fastpath-test", bootstrap_servers="127.0.0.1:1")
@@ -119,10 +120,14 @@ def test_a_batch_applies_in_event_order_and_duplicates_change_nothing(app: Any) 
     p = partition_for_key(b"c1", 8)
     events = [lock("e2", "2026-11-20T14:05:00Z"), lock("e1", "2026-11-20T14:03:00Z")]
     handle(faust_app, [record(i, "inbox.locks", p, b"c1", v) for i, v in enumerate(events)])
-    first = tables.by_name["conversations"][b"c1"]
-    assert [e.event_id for e in read_log(first)] == ["e1", "e2"]
+    t = tables.by_name
+    first = t["segments"][segment_key("c1", 0)]
+    assert [e.event_id for e in conversation_log(t["conversations"], t["segments"], "c1")] == [
+        "e1",
+        "e2",
+    ]
     handle(faust_app, [record(2, "inbox.locks", p, b"c1", events[0])])  # re-delivered
-    assert tables.by_name["conversations"][b"c1"] == first
+    assert t["segments"][segment_key("c1", 0)] == first
 
 
 def test_bad_records_of_a_batch_are_counted_once_per_offset(app: Any) -> None:

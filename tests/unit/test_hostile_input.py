@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from dataclasses import fields
+from typing import Any, cast
 
 import orjson
 import pytest
 
 from streamproc import intake
-from streamproc.events import MAX_ID_LEN, InvalidEvent, parse_event, shown
+from streamproc.events import MAX_ID_LEN, Event, InvalidEvent, parse_event, shown
 from streamproc.intake import (
     DEAD_LETTER_KEPT_BYTES,
     DEAD_LETTER_MAX_BYTES,
@@ -20,9 +21,17 @@ from streamproc.intake import (
     partition_for_key,
 )
 from streamproc.metrics import Admission
-from streamproc.metrics.conversation_log import read_log
 from streamproc.settings import Settings
-from streamproc.state import BatchStores, RecordTooLarge, Rules, Stores, apply_event
+from streamproc.state import (
+    STORE_NAMES,
+    BatchStores,
+    RecordTooLarge,
+    Rules,
+    Stores,
+    apply_event,
+    conversation_log,
+)
+from streamproc.writeback import WriteBack
 
 NOW_MS = 1_793_620_800_000  # 2026-11-02T12:00:00Z
 S = Settings(event_max_age_days=30, event_max_future_s=86_400)
@@ -168,7 +177,7 @@ def test_the_hash_memo_keeps_no_long_keys() -> None:
 
 
 def memory_stores() -> Stores:
-    return Stores(*({} for _ in range(6)))  # type: ignore[arg-type]
+    return Stores(*({} for _ in range(len(STORE_NAMES))))  # type: ignore[arg-type]
 
 
 def test_a_record_over_the_bound_is_refused_before_anything_is_written() -> None:
@@ -184,26 +193,59 @@ def test_a_record_over_the_bound_is_refused_before_anything_is_written() -> None
     assert len(stores.directory) == 1
 
 
-def test_a_conversation_at_the_bound_refuses_its_next_event_without_a_rerun() -> None:
-    rules = Rules(max_record_bytes=2_000)
-    stores = memory_stores()
-    admissions = []
-    for n in range(40):
-        batch = BatchStores.over(stores, rules)
-        raw = orjson.dumps(
+def language_set(n: int, conversation: str = "c1") -> Event:
+    return parse_event(
+        orjson.dumps(
             {
-                "event_id": f"e{n}",
+                "event_id": f"e{n:05d}",
                 "type": "conversation.language_set",
-                "occurred_at": f"2026-11-02T12:{n:02d}:00Z",
-                "conversation_id": "c1",
+                "occurred_at": f"2026-11-02T{n // 3600 % 24:02d}:{n // 60 % 60:02d}:{n % 60:02d}Z",
+                "conversation_id": conversation,
                 "language": "es",
             }
         )
-        admissions.append(apply_event(batch, parse_event(raw), rules))
-        batch.check_sizes(rules.max_record_bytes)  # the estimate is an upper bound
+    )
+
+
+def test_a_long_conversation_applies_every_event_in_bounded_records() -> None:
+    rules = Rules(max_record_bytes=20_000)
+    stores = memory_stores()
+    largest = 0
+    for n in range(3_000):
+        batch = BatchStores.over(stores, rules)
+        assert apply_event(batch, language_set(n), rules) is Admission.ACCEPTED
+        batch.check_sizes(rules.max_record_bytes)
+        for f in fields(Stores):
+            for key, value in cast(WriteBack, getattr(batch, f.name)).pending.items():
+                largest = max(largest, len(key) + len(value or b""))
         batch.flush()
-    refused = [a for a in admissions if a is Admission.TOO_LARGE]
-    assert refused and admissions.index(Admission.TOO_LARGE) == len(admissions) - len(refused)
-    assert len(stores.conversations[b"c1"]) <= rules.max_record_bytes
-    logged = read_log(stores.conversations[b"c1"])
-    assert len(logged) == len(admissions) - len(refused)
+    assert largest <= 4_000, largest  # a segment of at most 16 small entries and its carry
+    logged = conversation_log(stores.conversations, stores.segments, "c1")
+    assert [e.event_id for e in logged] == [f"e{n:05d}" for n in range(3_000)]
+
+
+def test_an_entry_too_large_for_any_record_is_refused_and_the_next_applies() -> None:
+    rules = Rules(max_record_bytes=2_000)
+    stores = memory_stores()
+    created = parse_event(
+        orjson.dumps(
+            {
+                "event_id": "big",
+                "type": "conversation.created",
+                "occurred_at": "2026-11-02T12:00:00Z",
+                "conversation_id": "c1",
+                "channel_id": "ch",
+                "contact_profile_id": "p",
+                "url": "https://x/" + "u" * 600,
+            }
+        )
+    )
+    batch = BatchStores.over(stores, rules)
+    assert apply_event(batch, created, rules) is Admission.TOO_LARGE
+    batch.flush()
+    assert stores.conversations == {} and stores.segments == {}
+    batch = BatchStores.over(stores, rules)
+    assert apply_event(batch, language_set(1), rules) is Admission.ACCEPTED
+    batch.flush()
+    logged = conversation_log(stores.conversations, stores.segments, "c1")
+    assert [e.event_id for e in logged] == ["e00001"]

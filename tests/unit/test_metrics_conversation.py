@@ -12,9 +12,9 @@ import pytest
 from streamproc.events import InvalidEvent, parse_event
 from streamproc.metrics.conversation import LockSession, fold
 from streamproc.metrics.conversation_log import log_entry
-from streamproc.state import Stores
+from streamproc.state import Stores, conversation_log
 from streamproc.testing.simulate import SimulationConfig, simulate
-from tests.offline import ingest
+from tests.offline import ingest, per_conversation
 from tests.unit.eventlog import LOCK_MAX_MS, EventLog, facts, ms, secs
 
 AS_OF = 86_400.0
@@ -597,16 +597,24 @@ def valid_unique(lines: list[bytes]) -> list[tuple[int, str, bytes]]:
 
 def snapshot(stores: Stores, names: tuple[str, ...]) -> dict[str, dict[bytes, Any]]:
     """The stores' decoded contents without arrival bookkeeping: a message's ``seen`` event
-    ids are sorted, a conversation record is its log (its list of buckets ever touched
-    depends on arrival by design)."""
-    result: dict[str, dict[bytes, Any]] = {}
+    ids are sorted, a conversation is its whole log, its buckets each conversation's
+    contribution (how a log is cut into segments depends on arrival by design)."""
+    result: dict[str, Any] = {}
     for name in names:
+        if name == "segments":
+            continue
+        if name == "activity":
+            result[name] = per_conversation(stores.activity)
+            continue
         decoded = {k: orjson.loads(v) for k, v in getattr(stores, name).items()}
         if name == "messages":
             for record in decoded.values():
                 record["seen"] = sorted(record["seen"])
         if name == "conversations":
-            decoded = {k: record["log"] for k, record in decoded.items()}
+            decoded = {
+                k: conversation_log(stores.conversations, stores.segments, k.decode())
+                for k in decoded
+            }
         result[name] = decoded
     return result
 

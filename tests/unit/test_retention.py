@@ -87,7 +87,7 @@ def test_old_format_bucket_keys_are_swept_and_dropped_by_the_read_model(tmp_path
     assert b"4|agent|a1|900000" in stores.activity
     assert sweep.dropped >= 1
     model = ReadModel(tmp_path / "rm.sqlite", 7_200_000)
-    model.conn.execute("INSERT INTO activity VALUES (3, 'agent', 'a1', 900000, 'c1', '{}')")
+    model.conn.execute("INSERT INTO activity VALUES (3, 'agent', 'a1', 900000, 'c1', '{}', NULL)")
     model._apply_activity("3|agent|a1|900000", None)
     model._apply_activity("garbage", None)
     assert model.conn.execute("SELECT count(*) FROM activity").fetchone() == (0,)

@@ -161,10 +161,10 @@ def nasty_model(path: Path, seed: int) -> ReadModel:
         for _ in range(rng.randrange(3)):
             start = rng.randrange(1_000_000, 2_000_000)
             conn.execute(
-                "INSERT INTO sessions VALUES (?,?,?,?,?,?,?,?)",
+                "INSERT INTO sessions VALUES (?,?,?,?,?,?,?,?,?)",
                 (f"conv-{i}", "a", None, start, start + rng.randrange(-500, 5000),
                  rng.choice([None, start + rng.randrange(0, 9999)]), rng.randrange(2),
-                 rng.randrange(2)),
+                 rng.randrange(2), 0),
             )  # fmt: skip
         for j in range(2):
             message = (
