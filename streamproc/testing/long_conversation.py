@@ -20,6 +20,16 @@ def stamp(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
+def agent(agent_id: str, at: datetime) -> bytes:
+    """An ``agent.upserted`` event for ``agent_id`` of team-1 (a directory event: it
+    touches no conversation)."""
+    return orjson.dumps(
+        {"event_id": f"{agent_id}-upsert-{stamp(at)}", "type": "agent.upserted",
+         "occurred_at": stamp(at), "agent_id": agent_id, "name": f"Agent {agent_id}",
+         "email": f"{agent_id}@example.com", "reference": agent_id, "team_id": "team-1"}
+    )  # fmt: skip
+
+
 def created(conversation_id: str, at: datetime) -> bytes:
     """The ``conversation.created`` event of ``conversation_id``."""
     return orjson.dumps(
