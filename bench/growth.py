@@ -1,151 +1,402 @@
 """Growth: CPU and bytes written per event as a conversation grows and as a bucket fills.
 
 Runs the production state code (``BatchStores``, one event per batch as at low load) on
-in-memory stores; no Kafka. ``python -m bench.growth`` prints JSON.
+in-memory stores; no Kafka. At each size the state is first built untimed (batches of
+2,000 events), then windows of ``--sample`` events are timed one event per batch: the
+steady-state cost of the next event at that size. ``python -m bench.growth`` prints JSON
+and writes it to ``bench/results/<time>-growth.json``.
 """
 
 from __future__ import annotations
 
+import gc
 import json
+import math
+import statistics
 import time
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterable
+from dataclasses import fields
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import click
-import orjson
 
 from streamproc.events import parse_event
-from streamproc.state import BatchStores, Rules, Stores, apply_event
+from streamproc.metrics import Admission
+from streamproc.state import BatchStores, RecordTooLarge, Rules, Stores, apply_event
+from streamproc.testing import long_conversation as lc
 
-START = datetime(2026, 11, 2, 9, tzinfo=UTC)
+RESULTS = Path(__file__).resolve().parent / "results"
 RULES = Rules(partitions=1)
+"""The production defaults (lateness, lock maximum, the 900,000-byte record bound)."""
+BUILD_BATCH = 2_000
+RATIO_TARGET = 1.5
+LARGEST_RECORD_TARGET = 64 * 1024
+BUCKET_WINDOW_MS = 13 * 60 * 1000
+"""Timed replies of the bucket runs fall in 09:01-09:14, inside the 09:00 bucket."""
+WORKER_GC_THRESHOLD = (50_000, 20, 20)
+"""The worker's ``gc.set_threshold`` (streamproc/cli.py)."""
 
 
 class CountingStore(dict[bytes, bytes]):
-    """A dict that counts the bytes written to it (keys and values)."""
+    """A dict that counts the bytes written to it (keys and values; a deletion writes
+    its key, as a changelog tombstone) and the largest record written."""
 
     written = 0
+    largest = 0
 
     def __setitem__(self, key: bytes, value: bytes) -> None:
-        self.written += len(key) + len(value)
+        size = len(key) + len(value)
+        self.written += size
+        self.largest = max(self.largest, size)
         super().__setitem__(key, value)
+
+    def __delitem__(self, key: bytes) -> None:
+        self.written += len(key)
+        super().__delitem__(key)
 
 
 def stores() -> Stores:
-    return Stores(*(CountingStore() for _ in Stores.__dataclass_fields__))
+    """Empty counting stores, one per field of ``Stores`` (however many it has)."""
+    return Stores(**{f.name: CountingStore() for f in fields(Stores)})
+
+
+def counting(s: Stores) -> list[CountingStore]:
+    return [getattr(s, f.name) for f in fields(Stores)]
 
 
 def written(s: Stores) -> int:
-    return sum(getattr(s, name).written for name in Stores.__dataclass_fields__)
+    return sum(store.written for store in counting(s))
 
 
-def stamp(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
+def largest(s: Stores) -> int:
+    return max(store.largest for store in counting(s))
 
 
-def created(conversation: str, at: datetime) -> bytes:
-    return orjson.dumps(
-        {"event_id": f"{conversation}-c", "type": "conversation.created",
-         "occurred_at": stamp(at), "conversation_id": conversation,
-         "channel_id": "ch-1", "contact_profile_id": f"p-{conversation}", "url": "u"}
-    )  # fmt: skip
+class Budget(Exception):
+    """A size did not finish within its time budget."""
 
 
-def reply(conversation: str, n: int, at: datetime) -> bytes:
-    return orjson.dumps(
-        {"event_id": f"{conversation}-m{n}", "type": "message.created",
-         "occurred_at": stamp(at), "message_id": f"{conversation}-m{n}",
-         "conversation_id": conversation, "direction": "OUTBOUND",
-         "sender": {"kind": "AGENT", "id": "agent-1"}, "team_id": "team-1",
-         "message_type": "TEXT", "origin": "AGENT", "outbound_type": None,
-         "system_user_type": None, "content": "ok", "post_url": None}
-    )  # fmt: skip
+class Applier:
+    """Applies batches as the worker does (check the record bound, then flush) and
+    counts what the worker would dead-letter as ``too_large``."""
+
+    def __init__(self, s: Stores, deadline: float) -> None:
+        self.s = s
+        self.deadline = deadline
+        self.accepted = 0
+        self.too_large = 0
+
+    def batch(self, raws: Iterable[bytes]) -> list[bytes]:
+        """Apply one batch; returns the events the record bound refused (all of the
+        batch's events when a record it would write is over the bound)."""
+        batch = BatchStores.over(self.s, RULES)
+        taken: list[bytes] = []
+        refused: list[bytes] = []
+        for raw in raws:
+            admission = apply_event(batch, parse_event(raw), RULES)
+            (refused if admission is Admission.TOO_LARGE else taken).append(raw)
+        try:
+            batch.check_sizes(RULES.max_record_bytes)
+        except RecordTooLarge:
+            return refused + taken
+        batch.flush()
+        self.accepted += len(taken)
+        return refused
+
+    def build(self, raws: Iterable[bytes]) -> None:
+        """Apply ``raws`` untimed in large batches. The record bound's check is an upper
+        bound per batch, so events a large batch refuses are applied again in batches
+        ten times smaller, down to one; an event refused alone ends the build (the size
+        is not reached: the worker would dead-letter it as too_large)."""
+        chunk: list[bytes] = []
+        for raw in raws:
+            chunk.append(raw)
+            if len(chunk) == BUILD_BATCH:
+                self._apply_all(chunk, BUILD_BATCH)
+                chunk = []
+        if chunk:
+            self._apply_all(chunk, BUILD_BATCH)
+
+    def _apply_all(self, raws: list[bytes], size: int) -> None:
+        for first in range(0, len(raws), size):
+            refused = self.batch(raws[first : first + size])
+            if refused and size == 1:
+                self.too_large += 1
+                raise Budget(
+                    f"the record bound refused an event after {self.accepted:,} events "
+                    "(the worker dead-letters it as too_large)"
+                )
+            if refused:
+                self._apply_all(refused, max(1, size // 10))
+            if time.monotonic() > self.deadline:
+                raise Budget(f"time budget spent while building ({self.accepted:,} events applied)")
+
+    def timed(self, raws: Iterable[bytes]) -> tuple[float, int]:
+        """Apply ``raws`` one event per batch: CPU seconds and bytes written."""
+        before = written(self.s)
+        refused = 0
+        started = time.process_time()
+        for raw in raws:
+            refused += len(self.batch([raw]))
+        cpu = time.process_time() - started
+        if time.monotonic() > self.deadline:
+            raise Budget("time budget spent while measuring")
+        if refused:
+            self.too_large += refused
+            raise Budget(f"{refused:,} timed events refused by the record bound (too_large)")
+        return cpu, written(self.s) - before
 
 
-def apply_batch(s: Stores, raws: list[bytes]) -> None:
-    batch = BatchStores.over(s, RULES)
-    for raw in raws:
-        apply_event(batch, parse_event(raw), RULES)
-    batch.flush()
+def summary(values: list[float]) -> dict[str, float]:
+    """Median, min and max of a size's runs."""
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
-def measure(s: Stores, events: Iterator[bytes], count: int) -> dict[str, float]:
-    """Apply ``count`` events one batch each; ms and bytes written per event."""
-    before = written(s)
-    started = time.process_time()
-    for _ in range(count):
-        apply_batch(s, [next(events)])
-    cpu = time.process_time() - started
-    return {"ms_per_event": 1000 * cpu / count, "bytes_per_event": (written(s) - before) / count}
+class Size:
+    """The runs at one size: states built untimed, timed events applied on them."""
 
+    def __init__(self, budget_s: float) -> None:
+        self.deadline = time.monotonic() + budget_s
+        self.started = time.monotonic()
+        self.appliers: list[Applier] = []
+        self.build_s = 0.0
+        self.runs: list[dict[str, float]] = []
+        self.stopped: str | None = None
 
-def conversation_length(length: int, sample: int) -> dict[str, float]:
-    """One conversation of ``length`` events, then ``sample`` more of it."""
-    s = stores()
-    apply_batch(s, [created("c-long", START)])
-    for first in range(0, length, 2_000):
-        apply_batch(
-            s,
-            [
-                reply("c-long", n, START + timedelta(seconds=n))
-                for n in range(first, min(length, first + 2_000))
-            ],
+    def build(self, raws: Iterable[bytes]) -> Applier:
+        """A fresh state holding ``raws`` (applied untimed, in large batches)."""
+        applier = Applier(stores(), self.deadline)
+        self.appliers.append(applier)
+        started = time.monotonic()
+        try:
+            applier.build(raws)
+        finally:
+            self.build_s += time.monotonic() - started
+        gc.collect()  # the build's garbage is not the timed events' cost
+        return applier
+
+    def add_run(self, cpu_s: float, written_bytes: int, events: int) -> None:
+        self.runs.append(
+            {"ms_per_event": 1000 * cpu_s / events, "bytes_per_event": written_bytes / events}
         )
-    more = (
-        reply("c-long", n, START + timedelta(seconds=n)) for n in range(length, length + sample)
-    )
-    result = measure(s, more, sample)
-    result["largest_record_bytes"] = max(len(v) for v in s.segments.values())
-    return result
+
+    def report(self) -> dict[str, Any]:
+        reached = self.stopped is None
+        result: dict[str, Any] = {"reached": reached}
+        if self.stopped is not None:
+            result["not_reached"] = self.stopped
+        result["events_applied"] = sum(a.accepted for a in self.appliers)
+        result["too_large"] = sum(a.too_large for a in self.appliers)
+        result["runs"] = len(self.runs)
+        if self.runs and reached:
+            result["ms_per_event"] = summary([r["ms_per_event"] for r in self.runs])
+            result["bytes_per_event"] = summary([r["bytes_per_event"] for r in self.runs])
+        result["largest_record_bytes"] = max((largest(a.s) for a in self.appliers), default=0)
+        result["build_s"] = round(self.build_s, 2)
+        result["seconds"] = round(time.monotonic() - self.started, 2)
+        return result
 
 
-def bucket_population(conversations: int, sample: int) -> dict[str, float]:
-    """``conversations`` sharing one agent/team bucket, then ``sample`` more replies in it."""
-    s = stores()
-    at = START + timedelta(minutes=1)
-    for first in range(0, conversations, 2_000):
-        ids = [f"c{i}" for i in range(first, min(conversations, first + 2_000))]
-        apply_batch(s, [raw for c in ids for raw in (created(c, START), reply(c, 0, at))])
+def conversation_length(length: int, sample: int, runs: int, budget_s: float) -> dict[str, Any]:
+    """Conversations of ``length`` events, then ``runs`` windows of ``sample`` messages
+    (contact and agent in turn), one event per batch. The timed messages are spread over
+    as many conversations of that length as keeps each within 10% of it (one for the
+    longest), so every timed event meets a conversation of about ``length`` events."""
+    per_conversation = max(1, length // 10)
+    count = math.ceil(sample * runs / per_conversation)
+    ids = [f"c{i}" for i in range(count)]
+    size = Size(budget_s)
 
-    def more() -> Iterator[bytes]:
-        for i in range(sample):
-            yield reply(f"c{i % conversations}", 1 + i, at + timedelta(seconds=1 + i))
+    def history() -> Iterable[bytes]:
+        for n in range(length):
+            for conversation in ids:
+                yield lc.event(conversation, n)
 
-    result = measure(s, more(), sample)
-    result["largest_record_bytes"] = max(len(v) for v in s.activity.values())
-    return result
+    def window(run: int) -> list[bytes]:
+        raws = []
+        for j in range(run * sample, (run + 1) * sample):
+            n = length + j // count
+            at = lc.START + timedelta(seconds=n)
+            raws.append(lc.message(ids[j % count], n, at, inbound=j % 2 == 0))
+        return raws
+
+    try:
+        state = size.build(history())
+        for run in range(runs):
+            size.add_run(*state.timed(window(run)), sample)
+    except Budget as stop:
+        size.stopped = str(stop)
+    return {"conversations": count, **size.report()}
 
 
-def ratio(rows: list[dict[str, Any]], field: str) -> float:
-    return rows[-1][field] / rows[0][field]
+def bucket_population(
+    conversations: int, sample: int, runs: int, budget_s: float
+) -> dict[str, Any]:
+    """``conversations`` with an agent's reply in one team's (and agent's) 15-minute
+    bucket, then ``runs`` windows of ``sample`` more replies in it, one event per batch.
+
+    Each timed reply is the second reply of a conversation that had one (so what grows
+    is the bucket, not the conversation): when every conversation of the state had its
+    second reply, the next ones go to a fresh state built the same way (small buckets)."""
+    at = lc.START + timedelta(minutes=1)
+    step_ms = min(1000, BUCKET_WINDOW_MS // max(1, sample * runs))
+    size = Size(budget_s)
+
+    def population() -> Iterable[bytes]:
+        for i in range(conversations):
+            yield lc.created(f"c{i}", lc.START)
+            yield lc.message(f"c{i}", 1, at, inbound=False)
+
+    untouched: list[int] = []
+    state: Applier | None = None
+    try:
+        for run in range(runs):
+            cpu_s, written_bytes = 0.0, 0
+            for j in range(run * sample, (run + 1) * sample):
+                if not untouched or state is None:
+                    state = size.build(population())
+                    untouched = list(range(conversations - 1, -1, -1))
+                i = untouched.pop()
+                moment = at + timedelta(milliseconds=step_ms * (1 + j))
+                cpu, wrote = state.timed([lc.message(f"c{i}", 2, moment, inbound=False)])
+                cpu_s += cpu
+                written_bytes += wrote
+            size.add_run(cpu_s, written_bytes, sample)
+    except Budget as stop:
+        size.stopped = str(stop)
+    return {"states_built": len(size.appliers), **size.report()}
+
+
+def ratios(rows: dict[str, dict[str, Any]], field: str) -> float | None:
+    """Largest over smallest median of ``field`` across the sizes measured."""
+    medians = [row[field]["median"] for row in rows.values() if field in row]
+    if len(medians) < 2 or min(medians) <= 0:
+        return None
+    return max(medians) / min(medians)
+
+
+def growth(
+    lengths: list[int],
+    populations: list[int],
+    sample: int = 200,
+    runs: int = 3,
+    budget_s: float = 60.0,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """The growth report: per size, the ratios across sizes and the targets.
+
+    Runs with the worker's garbage collector setting (streamproc/cli.py: the young
+    generation collected every 50,000 allocations), restored afterwards."""
+    thresholds = gc.get_threshold()
+    gc.set_threshold(*WORKER_GC_THRESHOLD)
+    try:
+        return _growth(lengths, populations, sample, runs, budget_s, progress)
+    finally:
+        gc.set_threshold(*thresholds)
+
+
+def _growth(
+    lengths: list[int],
+    populations: list[int],
+    sample: int,
+    runs: int,
+    budget_s: float,
+    progress: Callable[[str], None] | None,
+) -> dict[str, Any]:
+    by_length: dict[str, dict[str, Any]] = {}
+    for n in lengths:
+        if progress:
+            progress(f"conversation length {n:,}")
+        by_length[str(n)] = conversation_length(n, sample, runs, budget_s)
+    by_population: dict[str, dict[str, Any]] = {}
+    for n in populations:
+        if progress:
+            progress(f"bucket population {n:,}")
+        by_population[str(n)] = bucket_population(n, sample, runs, budget_s)
+    found = {
+        "conversation_length_cpu": ratios(by_length, "ms_per_event"),
+        "conversation_length_bytes": ratios(by_length, "bytes_per_event"),
+        "bucket_population_cpu": ratios(by_population, "ms_per_event"),
+        "bucket_population_bytes": ratios(by_population, "bytes_per_event"),
+    }
+    rows = [*by_length.values(), *by_population.values()]
+    largest_record = max((row["largest_record_bytes"] for row in rows), default=0)
+    all_length = all(row["reached"] for row in by_length.values())
+    all_population = all(row["reached"] for row in by_population.values())
+    met: dict[str, bool] = {
+        key: value is not None
+        and value <= RATIO_TARGET
+        and (all_length if key.startswith("conversation") else all_population)
+        for key, value in found.items()
+    }
+    met["largest_record"] = largest_record <= LARGEST_RECORD_TARGET
+    met["all_sizes_reached"] = all_length and all_population
+    return {
+        "conditions": {
+            "sample_events": sample,
+            "runs": runs,
+            "budget_s_per_size": budget_s,
+            "record_bound_bytes": RULES.max_record_bytes,
+            "gc_threshold": list(WORKER_GC_THRESHOLD),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        },
+        "conversation_length": by_length,
+        "bucket_population": by_population,
+        "largest_record_bytes": largest_record,
+        "ratios": found,
+        "targets": {"ratio_max": RATIO_TARGET, "largest_record_max_bytes": LARGEST_RECORD_TARGET},
+        "targets_met": met,
+    }
+
+
+def sizes(text: str) -> list[int]:
+    try:
+        values = [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise click.BadParameter(
+            f"{text!r}: give positive integers separated by commas, e.g. 10,1000"
+        )
+    return values
 
 
 @click.command()
-@click.option("--lengths", default="10,1000,5000", show_default=True,
-              help="conversation lengths (events) to measure")  # fmt: skip
+@click.option("--lengths", default="10,1000,100000", show_default=True,
+              help="Conversation lengths (events), comma-separated.")  # fmt: skip
 @click.option("--populations", default="10,1000,100000", show_default=True,
-              help="conversations sharing one bucket")  # fmt: skip
-@click.option("--sample", default=200, show_default=True, help="events measured at each size")
-def main(lengths: str, populations: str, sample: int) -> None:
-    by_length = [
-        {"events": n, **conversation_length(n, sample)} for n in map(int, lengths.split(","))
-    ]
-    by_population = [
-        {"conversations": n, **bucket_population(n, sample)}
-        for n in map(int, populations.split(","))
-    ]
-    report = {
-        "conversation_length": by_length,
-        "bucket_population": by_population,
-        "growth": {
-            "length_cpu": ratio(by_length, "ms_per_event"),
-            "length_bytes": ratio(by_length, "bytes_per_event"),
-            "population_cpu": ratio(by_population, "ms_per_event"),
-            "population_bytes": ratio(by_population, "bytes_per_event"),
-        },
-    }
-    click.echo(json.dumps(report, indent=2))
+              help="Conversations sharing one team/agent 15-minute bucket, "
+                   "comma-separated.")  # fmt: skip
+@click.option("--sample", type=click.IntRange(1), default=200, show_default=True,
+              help="Events timed in each run at each size (one event per batch).")  # fmt: skip
+@click.option("--runs", type=click.IntRange(1, 9), default=3, show_default=True,
+              help="Timed runs per size (figures: median, min, max).")  # fmt: skip
+@click.option("--budget", "budget_s", type=click.FloatRange(min=1), default=60.0,
+              show_default=True,
+              help="Seconds allowed per size; a size not done in time is reported "
+                   "as not reached.")  # fmt: skip
+@click.option("--save/--no-save", default=True, show_default=True,
+              help="Also write the JSON to bench/results/<time>-growth.json.")  # fmt: skip
+def main(
+    lengths: str, populations: str, sample: int, runs: int, budget_s: float, save: bool
+) -> None:
+    """Per-event CPU and bytes written against conversation length and bucket population."""
+    report = growth(
+        sizes(lengths),
+        sizes(populations),
+        sample,
+        runs,
+        budget_s,
+        progress=lambda what: click.echo(what, err=True),
+    )
+    text = json.dumps(report, indent=2)
+    if save:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        name = report["conditions"]["started"].replace(":", "")
+        (RESULTS / f"{name}-growth.json").write_text(text + "\n")
+    click.echo(text)
 
 
 if __name__ == "__main__":

@@ -347,7 +347,11 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
 @click.command()
 @click.option("--size", type=click.Choice(["smoke", "full"]), default="full")
 @click.option("--runs", type=click.IntRange(1, 9), default=3)
-@click.option("--only", multiple=True, help="baseline|ingest|freshness|export|recovery")
+@click.option(
+    "--only",
+    multiple=True,
+    help="baseline|ingest|freshness|export|recovery|growth|long_conversation (repeatable)",
+)
 @click.option(
     "--freshness-rate",
     type=click.FloatRange(min=1),
@@ -355,9 +359,36 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
     help="Measure freshness at this rate (events/s) instead of half the drain rate; with "
     "--only freshness, skips the drains.",
 )
-def main(size: str, runs: int, only: tuple[str, ...], freshness_rate: float | None) -> None:
+@click.option(
+    "--growth-lengths",
+    default=None,
+    help="Conversation lengths for growth, comma-separated [full: 10,1000,100000; smoke: 10,100].",
+)
+@click.option(
+    "--growth-populations",
+    default=None,
+    help="Conversations per bucket for growth [full: 10,1000,100000; smoke: 10,100].",
+)
+@click.option(
+    "--long-conversation-events",
+    type=click.IntRange(min=10),
+    default=None,
+    help="Events of the long conversation and of the spread workload it is compared with "
+    "(spread over a tenth as many conversations) [full: 20,000; smoke: 400].",
+)
+def main(
+    size: str,
+    runs: int,
+    only: tuple[str, ...],
+    freshness_rate: float | None,
+    growth_lengths: str | None,
+    growth_populations: str | None,
+    long_conversation_events: int | None,
+) -> None:
     """Run the benchmarks; results as JSON under bench/results/ and a table on stdout."""
     from bench.exportdb import build_readmodel
+    from bench.growth import growth, sizes
+    from bench.long_conversation import long_conversation
     from bench.recovery import recovery
 
     base = replace(Settings.from_env(), event_max_age_days=36_500)  # traffic dated 2026-11
@@ -377,7 +408,16 @@ def main(size: str, runs: int, only: tuple[str, ...], freshness_rate: float | No
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
     }
-    wanted = set(only) or {"baseline", "ingest", "freshness", "export", "recovery"}
+    known = {
+        "baseline", "ingest", "freshness", "export", "recovery", "growth", "long_conversation"
+    }  # fmt: skip
+    unknown = set(only) - known
+    if unknown:
+        raise click.BadParameter(
+            f"unknown {', '.join(sorted(unknown))}; choose from {', '.join(sorted(known))}",
+            param_hint="--only",
+        )
+    wanted = set(only) or known
     if freshness_rate is not None and "freshness" in wanted:
         seconds = 30 if size == "full" else 8
         fresh = [
@@ -438,6 +478,18 @@ def main(size: str, runs: int, only: tuple[str, ...], freshness_rate: float | No
         report["export"] = exports
     if "recovery" in wanted:
         report["recovery"] = recovery(namespaced(base, work), recovery_keys)
+    if "growth" in wanted:
+        report["growth"] = growth(
+            sizes(growth_lengths or ("10,1000,100000" if size == "full" else "10,100")),
+            sizes(growth_populations or ("10,1000,100000" if size == "full" else "10,100")),
+            sample=200 if size == "full" else 20,
+            runs=runs,
+        )
+    if "long_conversation" in wanted:
+        long_events = long_conversation_events or (20_000 if size == "full" else 400)
+        report["long_conversation"] = long_conversation(
+            base, work, long_events, max(1, long_events // 10), runs
+        )
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = f"{report['conditions']['started'].replace(':', '')}-{size}.json"
     (RESULTS / name).write_text(json.dumps(report, indent=2))

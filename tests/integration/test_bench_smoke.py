@@ -35,5 +35,16 @@ def test_bench_smoke(kafka: Settings, tmp_path: Path) -> None:
     assert report["freshness_at_half_load"]["samples"] > 0
     assert all(e["rows"] > 0 for e in report["export"].values())
     assert report["recovery"]["rebuild_keys_per_s"] > 0
+    growth = report["growth"]
+    for dimension in ("conversation_length", "bucket_population"):
+        for row in growth[dimension].values():
+            assert row["reached"], row
+            assert row["ms_per_event"]["median"] > 0
+            assert row["bytes_per_event"]["median"] > 0
+    assert set(growth["targets_met"]) >= {"conversation_length_cpu", "largest_record"}
+    long = report["long_conversation"]
+    assert long["events"] == {"one": 400, "spread": 400}
+    assert long["ratio_one_to_spread"]["median"] > 0
+    assert isinstance(long["targets_met"]["ratio"], bool)
     for path in set((ROOT / "bench" / "results").glob("*-smoke.json")) - before:
         path.unlink()  # a smoke run's numbers mean nothing
