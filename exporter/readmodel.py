@@ -214,6 +214,7 @@ class ReadModel:
         create_schema(self.conn)
         self._track_nul_texts()
         self.lock_max_ms = lock_max_ms
+        self._uncounted: set[str] = set()
 
     def _track_nul_texts(self) -> None:
         """Create the NUL_TEXTS table, filled from the rows already there (once)."""
@@ -277,6 +278,7 @@ class ReadModel:
         try:
             for key, value in latest.items():
                 apply(key.decode(), None if value is None else orjson.loads(value))
+            self._count_messages()
             self.conn.executemany(
                 "INSERT OR REPLACE INTO offsets VALUES (?, ?, ?)",
                 [(t, p, o) for (t, p), o in offsets.items()],
@@ -284,6 +286,7 @@ class ReadModel:
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")
+            self._uncounted.clear()
             raise
 
     def _apply_conversation(self, conversation_id: str, record: dict[str, Any] | None) -> None:
@@ -308,8 +311,11 @@ class ReadModel:
 
     def _apply_segment(self, key: str, record: dict[str, Any] | None) -> None:
         """One segment of a conversation's log: its facts' rows, and the conversation's
-        row when it is the last segment."""
+        row when it is the last segment (its message counts are counted from the rows
+        once the batch is applied: they are not in the fold's checkpoint, so that a
+        late message refolds only its own segment)."""
         conversation_id, segment = tablekeys.parse_segment_key(key)
+        self._uncounted.add(conversation_id)
         for name in _FACT_TABLES:
             self.conn.execute(
                 f"DELETE FROM {name} WHERE conversation_id = ? AND segment = ?",  # noqa: S608
@@ -324,6 +330,20 @@ class ReadModel:
             )
             self._insert_conversation(facts)
         self._insert_facts(facts, segment)
+
+    def _count_messages(self) -> None:
+        """Set the message counts of the conversations whose segments changed."""
+        for conversation_id in sorted(self._uncounted):
+            self.conn.execute(
+                "UPDATE conversations SET"
+                " inbound_count = (SELECT count(*) FROM conv_messages m"
+                "  WHERE m.conversation_id = :c AND m.direction = 'INBOUND'),"
+                " outbound_count = (SELECT count(*) FROM conv_messages m"
+                "  WHERE m.conversation_id = :c AND m.direction = 'OUTBOUND')"
+                " WHERE conversation_id = :c",
+                {"c": conversation_id},
+            )
+        self._uncounted.clear()
 
     def _insert_conversation(self, f: ConversationFacts) -> None:
         log_lu = None if f.end is None else f.end.latest_t

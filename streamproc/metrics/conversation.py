@@ -222,13 +222,13 @@ class ConversationFacts:
 
     @property
     def inbound_count(self) -> int:
-        """Number of Inbound Messages (every sender kind)."""
-        return self._end.inbound_count
+        """Number of Inbound Messages (every sender kind) among these facts' messages."""
+        return sum(1 for m in self.messages if m.direction == "INBOUND")
 
     @property
     def outbound_count(self) -> int:
-        """Number of Outbound Messages (every sender kind)."""
-        return self._end.outbound_count
+        """Number of Outbound Messages (every sender kind) among these facts' messages."""
+        return sum(1 for m in self.messages if m.direction == "OUTBOUND")
 
     @property
     def csat_status(self) -> str:
@@ -270,8 +270,6 @@ class Carry:
     latest_resolution: Resolution | None = None
     first_resolution_t: int | None = None
     first_response: Response | None = None
-    inbound_count: int = 0
-    outbound_count: int = 0
     csat_latest: dict[str, CsatResponse] = field(default_factory=dict)
     latest_t: int | None = None
 
@@ -298,7 +296,6 @@ class _Fold:
         self.latest_resolution: Resolution | None = c.latest_resolution
         self.first_resolution_t = c.first_resolution_t
         self.first_response = c.first_response
-        self.inbound_count, self.outbound_count = c.inbound_count, c.outbound_count
         self.csat_latest = dict(c.csat_latest)
         self.latest_t = c.latest_t
 
@@ -311,7 +308,7 @@ class _Fold:
             dict(f.topics_now), f.csat_sent_t, f.csat_survey_id,
             [copy(s) for s in self.open_sessions.values()], self.open_queue,
             self.replied_since_queue, self.latest_resolution, self.first_resolution_t,
-            self.first_response, self.inbound_count, self.outbound_count,
+            self.first_response,
             dict(self.csat_latest), self.latest_t,
         )  # fmt: skip
 
@@ -359,10 +356,6 @@ class _Fold:
             return  # a repeated creation: the first one stands
         message = Message(t, e.message_id, e.direction, e.sender_kind, e.sender_id, e.team_id)
         self.f.messages.append(message)
-        if message.direction == "INBOUND":
-            self.inbound_count += 1
-        elif message.direction == "OUTBOUND":
-            self.outbound_count += 1
         if message.direction == "INBOUND" and self.f.first_inbound_t is None:
             self.f.first_inbound_t = t
         if message.direction != "OUTBOUND" or message.sender_kind != "AGENT":

@@ -100,7 +100,6 @@ def carry_to_json(c: Carry) -> list[Any]:
         None if c.latest_resolution is None else _fields(c.latest_resolution),
         c.first_resolution_t,
         None if c.first_response is None else _fields(c.first_response),
-        c.inbound_count, c.outbound_count,
         {survey: _fields(r) for survey, r in c.csat_latest.items()},
         c.latest_t,
     ]  # fmt: skip
@@ -113,7 +112,7 @@ def carry_from_json(data: list[Any]) -> Carry:
             channel_id, contact_profile_id, url, created_t, language, status,
             last_status_agent_id, last_status_team_id, first_inbound_t, topics_now,
             csat_sent_t, csat_survey_id, sessions, queue, replied, resolution,
-            first_resolution_t, first_response, inbound, outbound, csat_latest, latest_t,
+            first_resolution_t, first_response, csat_latest, latest_t,
         ) = data  # fmt: skip
         return Carry(
             channel_id, contact_profile_id, url, created_t, language, status,
@@ -126,7 +125,6 @@ def carry_from_json(data: list[Any]) -> Carry:
             None if resolution is None else Resolution(*resolution),
             first_resolution_t,
             None if first_response is None else Response(*first_response),
-            inbound, outbound,
             {survey: CsatResponse(*r) for survey, r in csat_latest.items()},
             latest_t,
         )  # fmt: skip
