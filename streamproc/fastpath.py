@@ -30,6 +30,8 @@ from faust.types import TP
 from mode import Service
 from mode.utils.futures import notify
 
+from streamproc.tables.recovery import apply_recovered, recovery_for_batches
+
 BatchHandler = Callable[[Sequence[Any]], Awaitable[None] | None]
 """Called with the fetched records of one partition number across the registered topics
 (aiokafka ``ConsumerRecord``s: topic, partition, offset, key, value, headers), each
@@ -135,6 +137,7 @@ class BatchFetch(Consumer):
         fetcher_should_stop = cast(Service, fetcher)._stopped.is_set
         commit_every = self._commit_every
         acks_enabled_for = self.app.topics.acks_enabled_for
+        recovery = recovery_for_batches(self.app)
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
                 self.diag.set_flag(CONSUMER_FETCHING)
@@ -174,6 +177,10 @@ class BatchFetch(Consumer):
                     if handler is not None:
                         batches.setdefault((handler, tp.partition), []).append((tp, fresh))
                         continue
+                    if recovery is not None:
+                        last = apply_recovered(recovery, tp, fresh)
+                        if last is not None:  # applied: Faust's recovery sees the last one
+                            fresh = [last]
                     for record in fresh:
                         await self.wait_first(
                             callback(self._to_message(tp, record)), self.suspend_flow.wait()
