@@ -7,8 +7,9 @@ the agent does. For the topics registered here, the fetch loop of streamproc's c
 of one partition number (across the co-partitioned topics) straight to a handler and
 then acks the batch's offsets in Faust's own bookkeeping, so commits, the
 commit-before-flush order (streamproc.faust_fixes), rebalances and recovery work as for
-any agent. Records of other topics (the tables' changelogs during recovery) take
-Faust's normal path.
+any agent. The tables' changelog records that Faust's recovery reads are applied one
+fetch at a time too (streamproc.tables.recovery); records of other topics take Faust's
+normal path.
 
 The handler runs synchronously (no ``await``), so a rebalance can never interleave with
 half a batch; while it runs, Faust's ``current_event()`` names the batch's partition, so
