@@ -73,7 +73,8 @@ class Settings:
     # per-record path; kept to measure against).
     recovery_apply: str = "batch"
     # Warm standby copies of every table partition kept by the other workers (Faust's
-    # table_standby_replicas): a partition that moves is then mostly rebuilt already.
+    # table_standby_replicas): a partition whose worker leaves is then mostly rebuilt
+    # already (no help to a worker that joins; docs/performance.md).
     standby_replicas: int = 0
     # Topics.
     topic_messages: str = "inbox.messages"
