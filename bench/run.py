@@ -161,6 +161,76 @@ def drain(settings: Settings, total: int, workers: int, timeout_s: float = 3600)
             proc.stop()
 
 
+def drain_joining(settings: Settings, total: int, join_at: float = 0.3) -> dict[str, float]:
+    """One worker drains preloaded topics; a second joins once ``join_at`` of the events
+    are committed. Events/s from the first commit to lag 0 (as :func:`drain`), and the
+    seconds from the second worker's start until the group moves again."""
+    procs = [Worker(settings, "w0").start()]
+    try:
+        started = time.monotonic()
+        deadline = started + 3600
+        first: tuple[float, int] | None = None
+        joined_at: float | None = None
+        while True:
+            remaining = lag(settings)
+            now = time.monotonic()
+            if first is None and remaining < total:
+                first = (now, remaining)
+            if joined_at is None and remaining <= total * (1 - join_at):
+                procs.append(Worker(settings, "w1").start())
+                joined_at = now
+                joined_lag = remaining
+            if remaining == 0 and first is not None and joined_at is not None:
+                return {
+                    "events_per_s": first[1] / max(now - first[0], 1e-9),
+                    "after_join_events_per_s": joined_lag / max(now - joined_at, 1e-9),
+                    "joined_at_lag": joined_lag,
+                }
+            if remaining == 0 and joined_at is None:
+                raise RuntimeError("drained before the second worker joined: use more events")
+            if now > deadline or any(p.proc and p.proc.poll() is not None for p in procs):
+                raise RuntimeError(
+                    f"drain did not finish (lag {remaining}); see {settings.data_dir}"
+                )
+            time.sleep(0.5)  # polling the group's lag, not synchronisation
+    finally:
+        for proc in procs:
+            proc.stop()
+
+
+def joining(
+    base: Settings, work: Path, lines: list[bytes], runs: int, standby_replicas: int | None
+) -> dict[str, Any]:
+    """One worker alone, and one worker joined mid-drain by a second (with the batch
+    recovery, Faust's per-record recovery, and warm standbys when asked), alternating on
+    fresh topics per drain: events/s, median (min-max) of the runs."""
+    variants: dict[str, Settings] = {
+        "2_workers_joining": base,
+        "2_workers_joining_faust_recovery": replace(base, recovery_apply="faust"),
+    }
+    if standby_replicas:
+        variants["2_workers_joining_standbys"] = replace(base, standby_replicas=standby_replicas)
+    one: list[float] = []
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
+    for _ in range(runs):
+        settings = namespaced(base, work)
+        asyncio.run(preload(settings, lines))
+        one.append(drain(settings, len(lines), workers=1))
+        for name, variant in variants.items():
+            settings = namespaced(variant, work)
+            asyncio.run(preload(settings, lines))
+            results[name].append(drain_joining(settings, len(lines)))
+    report: dict[str, Any] = {"events": len(lines), "1_worker_events_per_s": summary(one)}
+    for name, found in results.items():
+        rates = [r["events_per_s"] for r in found]
+        report[f"{name}_events_per_s"] = summary(rates)
+        report[f"{name}_after_join_events_per_s"] = summary(
+            [r["after_join_events_per_s"] for r in found]
+        )
+        report[f"{name}_ratio_to_1_worker"] = statistics.median(rates) / statistics.median(one)
+    return report
+
+
 def freshness(
     settings: Settings, lines: list[bytes], rate: float, seconds: float
 ) -> dict[str, float]:
@@ -350,7 +420,20 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
 @click.option(
     "--only",
     multiple=True,
-    help="baseline|ingest|freshness|export|recovery|growth|long_conversation (repeatable)",
+    help="baseline|ingest|freshness|export|recovery|growth|long_conversation|join (join: a "
+    "second worker joins a one-worker drain; not part of the default set) (repeatable)",
+)
+@click.option(
+    "--events",
+    type=click.IntRange(min=1000),
+    default=None,
+    help="Events in the workload instead of the size's (500k full, 3k smoke).",
+)
+@click.option(
+    "--standby-replicas",
+    type=click.IntRange(0, 1),
+    default=None,
+    help="With --only join: also measure the join with this many warm standbys.",
 )
 @click.option(
     "--freshness-rate",
@@ -380,6 +463,8 @@ def main(
     size: str,
     runs: int,
     only: tuple[str, ...],
+    events: int | None,
+    standby_replicas: int | None,
     freshness_rate: float | None,
     growth_lengths: str | None,
     growth_populations: str | None,
@@ -389,12 +474,12 @@ def main(
     from bench.exportdb import build_readmodel
     from bench.growth import growth, sizes
     from bench.long_conversation import long_conversation
-    from bench.recovery import recovery
+    from bench.recovery import recovery, recovery_run
 
     base = replace(Settings.from_env(), event_max_age_days=36_500)  # traffic dated 2026-11
     (ROOT / ".data").mkdir(exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="streamproc-bench-", dir=ROOT / ".data"))
-    events = 500_000 if size == "full" else 3_000
+    events = events or (500_000 if size == "full" else 3_000)
     export_rows = [250_000, 1_000_000] if size == "full" else [2_000, 8_000]
     recovery_keys = 1_000_000 if size == "full" else 5_000
     lines = workload(events, ROOT / ".data" / "bench-cache")
@@ -408,16 +493,17 @@ def main(
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
     }
-    known = {
+    default = {
         "baseline", "ingest", "freshness", "export", "recovery", "growth", "long_conversation"
     }  # fmt: skip
+    known = default | {"join"}
     unknown = set(only) - known
     if unknown:
         raise click.BadParameter(
             f"unknown {', '.join(sorted(unknown))}; choose from {', '.join(sorted(known))}",
             param_hint="--only",
         )
-    wanted = set(only) or known
+    wanted = set(only) or default
     if freshness_rate is not None and "freshness" in wanted:
         seconds = 30 if size == "full" else 8
         fresh = [
@@ -477,7 +563,12 @@ def main(
                 }
         report["export"] = exports
     if "recovery" in wanted:
-        report["recovery"] = recovery(namespaced(base, work), recovery_keys)
+        runs_of_recovery = [
+            recovery_run(namespaced(base, work), recovery_keys) for _ in range(runs)
+        ]
+        report["recovery"] = recovery(runs_of_recovery, recovery_keys)
+    if "join" in wanted:
+        report["join"] = joining(base, work, lines, runs, standby_replicas)
     if "growth" in wanted:
         report["growth"] = growth(
             sizes(growth_lengths or ("10,1000,100000" if size == "full" else "10,100")),

@@ -9,7 +9,8 @@ from streamproc.agents.ingest import register_ingest
 from streamproc.agents.watchdog import Progress, register_watchdog
 from streamproc.security import faust_credentials
 from streamproc.settings import Settings
-from streamproc.tables import Tables, declare_tables
+from streamproc.tables import Tables, declare_tables, store
+from streamproc.tables.recovery import batch_recovery
 
 
 def create_app(settings: Settings) -> tuple[faust.App, Tables]:
@@ -24,16 +25,17 @@ def create_app(settings: Settings) -> tuple[faust.App, Tables]:
     """
     faust_fixes.apply()
     transport.check_registered()
+    store.check_registered()
     app = faust.App(
         settings.app_id,
         broker=transport.broker_url(settings.bootstrap_servers),
-        store=settings.store,
+        store=store.store_url(settings.store),
         datadir=str(settings.table_state_dir),
         autodiscover=False,
         topic_partitions=settings.events_partitions,
         topic_replication_factor=settings.topic_replication_factor,
         broker_credentials=faust_credentials(settings),
-        table_standby_replicas=0,
+        table_standby_replicas=settings.standby_replicas,
         consumer_auto_offset_reset="earliest",
         web_enabled=False,
         stream_recovery_delay=0.0,
@@ -46,6 +48,8 @@ def create_app(settings: Settings) -> tuple[faust.App, Tables]:
     )
     app.sensors.add(faust_fixes.ExitOnSendError())
     tables = declare_tables(app, settings)
+    if settings.recovery_apply == "batch":
+        batch_recovery(app)
     register_ingest(app, settings, tables)
     register_watchdog(app, settings, Progress())
     return app, tables

@@ -7,8 +7,9 @@ the agent does. For the topics registered here, the fetch loop of streamproc's c
 of one partition number (across the co-partitioned topics) straight to a handler and
 then acks the batch's offsets in Faust's own bookkeeping, so commits, the
 commit-before-flush order (streamproc.faust_fixes), rebalances and recovery work as for
-any agent. Records of other topics (the tables' changelogs during recovery) take
-Faust's normal path.
+any agent. The tables' changelog records that Faust's recovery reads are applied one
+fetch at a time too (streamproc.tables.recovery); records of other topics take Faust's
+normal path.
 
 The handler runs synchronously (no ``await``), so a rebalance can never interleave with
 half a batch; while it runs, Faust's ``current_event()`` names the batch's partition, so
@@ -29,6 +30,8 @@ from faust.transport.consumer import CONSUMER_FETCHING, Consumer
 from faust.types import TP
 from mode import Service
 from mode.utils.futures import notify
+
+from streamproc.tables.recovery import apply_recovered, recovery_for_batches
 
 BatchHandler = Callable[[Sequence[Any]], Awaitable[None] | None]
 """Called with the fetched records of one partition number across the registered topics
@@ -135,6 +138,7 @@ class BatchFetch(Consumer):
         fetcher_should_stop = cast(Service, fetcher)._stopped.is_set
         commit_every = self._commit_every
         acks_enabled_for = self.app.topics.acks_enabled_for
+        recovery = recovery_for_batches(self.app)
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
                 self.diag.set_flag(CONSUMER_FETCHING)
@@ -174,6 +178,10 @@ class BatchFetch(Consumer):
                     if handler is not None:
                         batches.setdefault((handler, tp.partition), []).append((tp, fresh))
                         continue
+                    if recovery is not None:
+                        last = apply_recovered(recovery, tp, fresh)
+                        if last is not None:  # applied: Faust's recovery sees the last one
+                            fresh = [last]
                     for record in fresh:
                         await self.wait_first(
                             callback(self._to_message(tp, record)), self.suspend_flow.wait()

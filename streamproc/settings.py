@@ -68,6 +68,14 @@ class Settings:
     stall_timeout_s: int = 45
     # Most records one fetch returns (Faust's broker_max_poll_records).
     max_poll_records: int = 5000
+    # How a worker rebuilds its tables from their changelogs: "batch" (each fetch's
+    # records in one write, streamproc.tables.recovery) or "faust" (Faust's own
+    # per-record path; kept to measure against).
+    recovery_apply: str = "batch"
+    # Warm standby copies of every table partition kept by the other workers (Faust's
+    # table_standby_replicas): a partition whose worker leaves is then mostly rebuilt
+    # already (no help to a worker that joins; docs/performance.md).
+    standby_replicas: int = 0
     # Topics.
     topic_messages: str = "inbox.messages"
     topic_locks: str = "inbox.locks"
@@ -209,6 +217,11 @@ class Settings:
                 f"{env_var('feed_timezone')}={settings.feed_timezone!r} is not an IANA time"
                 " zone (e.g. Europe/Madrid)"
             ) from None
+        if settings.recovery_apply not in RECOVERY_APPLY:
+            raise SettingsError(
+                f"{env_var('recovery_apply')}={settings.recovery_apply!r} is not one of "
+                + ", ".join(RECOVERY_APPLY)
+            )
         if "bootstrap_servers" not in values and "kafka_port" in values:
             settings = cls(**{**values, "bootstrap_servers": f"127.0.0.1:{settings.kafka_port}"})  # type: ignore[arg-type]
         return settings
@@ -279,7 +292,11 @@ def settings_to_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+RECOVERY_APPLY = ("batch", "faust")
+"""Values of ``recovery_apply``."""
+
 _MAY_BE_ZERO = frozenset({"metrics_port", "exporter_metrics_port"})
+_COUNT_MAY_BE_ZERO = frozenset({"standby_replicas"})
 
 
 def _convert(name: str, type_name: object, raw: str) -> object:
@@ -287,6 +304,10 @@ def _convert(name: str, type_name: object, raw: str) -> object:
     if name in _MAY_BE_ZERO:
         if not raw.isdigit() or int(raw) > 65535:
             raise SettingsError(f"{var}={raw!r} must be a port number 1-65535, or 0 for off")
+        return int(raw)
+    if name in _COUNT_MAY_BE_ZERO:
+        if not raw.isdigit():
+            raise SettingsError(f"{var}={raw!r} must be a whole number, 0 or more")
         return int(raw)
     if type_name in ("float", float):
         try:

@@ -271,3 +271,69 @@ def test_the_app_uses_streamproc_s_transport_classes() -> None:
     producer = app.producer
     assert isinstance(producer, transport.Producer)
     assert isinstance(producer.buffer, faust_fixes.FlushWaitsForEverySend)
+
+
+def rocksdb_app(tmp_path: Any) -> tuple[Any, Any]:
+    from streamproc.app import create_app
+    from streamproc.settings import Settings
+
+    return create_app(
+        Settings(app_id="t", bootstrap_servers="127.0.0.1:1", tables_dir=tmp_path / "tables")
+    )
+
+
+def test_the_app_uses_streamproc_s_store_class(tmp_path: Any) -> None:
+    from faust.stores.rocksdb import Store as FaustStore
+
+    from streamproc.tables import store
+
+    store.check_registered()
+    assert store.store_url("rocksdb://") == "streamproc-rocksdb://"
+    assert store.store_url("memory://") == "memory://"
+    _, tables = rocksdb_app(tmp_path)
+    for table in tables.by_name.values():
+        assert type(table.data) is store.Store
+        assert isinstance(table.data, FaustStore)
+        assert (
+            type(table.data).revoke_partitions
+            is faust_fixes.RevokeClosesEachDatabase.revoke_partitions
+        )
+
+
+def test_revoking_closes_each_database_without_a_full_collection(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from faust.types import TP
+    from rocksdict import Options, Rdict
+
+    _, tables = rocksdb_app(tmp_path)
+    table = tables.by_name["directory"]
+    topic = table.changelog_topic.get_topic_name()
+    data = table.data
+    for partition in (0, 1):
+        data._db_for_partition(partition).put(b"k", b"v%d" % partition)
+    path = data.partition_path(0)
+
+    def no_collection(*args: Any) -> int:
+        raise AssertionError("gc.collect() called on revoke")
+
+    monkeypatch.setattr("gc.collect", no_collection)
+    data.revoke_partitions(table, {TP(topic, 0), TP("another-topic", 1)})
+    assert set(data._dbs) == {1}  # only the table's own revoked partition goes
+    reopened = Rdict(str(path), Options(raw_mode=True))  # the lock is free: it was closed
+    try:
+        assert reopened.get(b"k") == b"v0"  # and its writes are kept
+    finally:
+        reopened.close()
+    assert data._db_for_partition(0).get(b"k") == b"v0"  # Faust reopens it when needed
+
+
+def test_faust_s_revoke_keeps_nothing_closed_until_a_collection() -> None:
+    # What the fix replaces: Faust's method drops the databases and collects per table.
+    import inspect
+
+    from faust.stores.rocksdb import Store as FaustStore
+
+    source = inspect.getsource(FaustStore.revoke_partitions)
+    assert "gc.collect()" in source
+    assert "# db.close()" in source
