@@ -34,7 +34,9 @@ def escape(part: str) -> str:
 
 def compound(*parts: str) -> str:
     """Escaped ids joined with ``|`` (split them again with ``split``)."""
-    return SEPARATOR.join(escape(p) for p in parts)
+    if len(parts) == 1:
+        return escape(parts[0])
+    return SEPARATOR.join([escape(p) for p in parts])
 
 
 def split(text: str) -> list[str]:

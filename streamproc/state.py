@@ -96,6 +96,8 @@ class _Segment:
     """(entries, last) as loaded; the record as loaded is ``raw``."""
     size: int = 0
     """About the stored size of its entries (bytes): as loaded, plus each entry added."""
+    changed: bool = False
+    """The batch added to it (or changed its repeated creations)."""
 
 
 @dataclass(eq=False)
@@ -243,14 +245,18 @@ class BatchStores(Stores):
         """Add ``entry`` to the conversation's log: ACCEPTED, DUPLICATE if it was there
         already (same order key), TOO_LARGE (nothing added) if no record could hold it.
         ``repeated``: a ``message.created`` that is not its message's first creation."""
-        conv = self._open(conversation_id)
+        conv = self.open_conversations.get(conversation_id) or self._open(conversation_id)
         key = order_key(entry)
-        seg = self._locate(conv, key)
-        at = bisect_left(seg.entries, key, key=order_key)
-        if at < len(seg.entries) and order_key(seg.entries[at]) == key:
-            conv.note(key, seg, _END)
-            conv.forced = True
-            return Admission.DUPLICATE
+        seg = conv.segments.get(conv.head["tail"]) or self._segment(conv, conv.head["tail"])
+        if seg.entries and key <= order_key(seg.entries[-1]):  # not after all: find it
+            seg = self._locate(conv, key)
+            at = bisect_left(seg.entries, key, key=order_key)
+            if at < len(seg.entries) and order_key(seg.entries[at]) == key:
+                conv.note(key, seg, _END)
+                conv.forced = True
+                return Admission.DUPLICATE
+        else:  # in order (the usual case): after the tail's last entry
+            at = len(seg.entries)
         stored = encode(entry)
         size = len(orjson.dumps(stored))
         if size * MAX_ENTRY_SHARE > self.rules.max_record_bytes:
@@ -260,16 +266,44 @@ class BatchStores(Stores):
             and at == len(seg.entries)
             and len(seg.entries) >= segments_of.SEGMENT_ENTRIES
         ):
-            conv.note(order_key(seg.entries[0]), seg)  # the new tail's carry comes from it
+            carry_after = self._carry_after(conv, seg)
+            if carry_after is None:
+                conv.note(order_key(seg.entries[0]), seg)  # the new tail's carry comes from it
             seg = self._append_segment(conv, seg)
+            if carry_after is not None:
+                seg.record["c"] = carry_after
             at = 0
         seg.entries.insert(at, entry)
         seg.record["log"].insert(at, stored)
         seg.size += size + 1
+        seg.changed = True
         if repeated:
             seg.record["r"].append(entry.event_id)
-        conv.note(key, seg)
+        if conv.refold_from is None:  # (conv.note, inlined for the usual case)
+            conv.refold_from = conv.refold_through = key
+            conv.refold_segment = seg
+        else:
+            conv.note(key, seg)
         return Admission.ACCEPTED
+
+    def _folded(self, conv: _OpenConversation, seg: _Segment) -> _Folded | None:
+        """What this process remembers of folding ``seg`` as it is stored (None: nothing,
+        or the segment changed since)."""
+        if seg.raw is None:
+            return None
+        folded = _FOLDED.get((conv.conversation_id, seg.sid, self.rules.lock_max_ms))
+        return folded if folded is not None and folded.raw == seg.raw else None
+
+    def _carry_after(self, conv: _OpenConversation, seg: _Segment) -> list[Any] | None:
+        """The stored carry after ``seg`` if this process folded it as it is stored and
+        the batch has not changed it (else None: it is refolded)."""
+        folded = None if seg.changed else self._folded(conv, seg)
+        return None if folded is None else carry_to_json(folded.carry_after)
+
+    def _carry_before(self, conv: _OpenConversation, seg: _Segment) -> Carry:
+        """The carry ``seg`` stores (remembered if this process folded it)."""
+        folded = self._folded(conv, seg)
+        return carry_from_json(seg.record["c"]) if folded is None else folded.carry_before
 
     def creation_repeated(self, conversation_id: str, entry_key: tuple[int, str]) -> None:
         """The ``message.created`` entry at ``entry_key`` is no longer its message's first
@@ -278,6 +312,7 @@ class BatchStores(Stores):
         seg = self._locate(conv, entry_key)
         if entry_key[1] not in seg.record["r"]:
             seg.record["r"].append(entry_key[1])
+            seg.changed = True
         conv.note(entry_key, seg)
 
     # -- settling -----------------------------------------------------------------------
@@ -308,7 +343,7 @@ class BatchStores(Stores):
         if conv.refold_from is not None:
             through = _END if conv.forced else conv.refold_through or _END
             seg = conv.refold_segment or self._locate(conv, conv.refold_from)
-            carry = carry_from_json(seg.record["c"])
+            carry = self._carry_before(conv, seg)
             carry_json: list[Any] | None = None  # (None: as the segment stores it)
             while True:
                 self._split_if_large(conv, seg)
@@ -368,7 +403,8 @@ class BatchStores(Stores):
             self.segments[seg.key] = raw
             seg.raw = raw
         conv.refolded.add(seg.sid)
-        _remember(cid, seg.sid, rules.lock_max_ms, raw, after)
+        assert facts.end is not None  # noqa: S101 - set by every fold
+        _remember((cid, seg.sid, rules.lock_max_ms), _Folded(raw, after, carry, facts.end))
         seg.loaded = (list(seg.entries), record["n"] is None)
         return facts
 
@@ -376,9 +412,9 @@ class BatchStores(Stores):
         """The segment's contributions as the stores have them (before this batch)."""
         if seg.raw is None or seg.loaded is None:
             return {}
-        cached = _CONTRIBUTIONS.get((conv.conversation_id, seg.sid, self.rules.lock_max_ms))
-        if cached is not None and cached[0] == seg.raw:
-            return cached[1]
+        folded = self._folded(conv, seg)
+        if folded is not None:
+            return folded.contributions
         stored = orjson.loads(seg.raw)
         entries, last = seg.loaded
         facts = fold_segment(
@@ -491,19 +527,16 @@ def _apply_conversation_event(stores: BatchStores, event: Event) -> Admission:
         created = message["created"]
         first_creation = None if created is None else created["stamp"]
     if entry is not None:
-        stamp = [entry.occurred_at_ms, entry.event_id]
-        repeated = (
-            type(entry) is MessageCreatedEntry
-            and first_creation is not None
-            and stamp > first_creation
-        )
+        stamp: list[Any] | None = None
+        repeated = False
+        if first_creation is not None and type(entry) is MessageCreatedEntry:
+            stamp = [entry.occurred_at_ms, entry.event_id]  # a repeated creation
+            repeated = stamp > first_creation
         admission = stores.add_to_log(conversation_id, entry, repeated)
         if admission is Admission.TOO_LARGE:
             return admission  # before the message record changes: nothing of it applies
         changed = admission is Admission.ACCEPTED
-        moved = first_creation is not None and stamp < first_creation
-        if changed and type(entry) is MessageCreatedEntry and moved:
-            assert first_creation is not None  # noqa: S101 - (for mypy)
+        if changed and stamp is not None and first_creation and stamp < first_creation:
             # The creation counted so far is now a repeat.
             stores.creation_repeated(conversation_id, (first_creation[0], first_creation[1]))
     if message is not None:
@@ -512,18 +545,28 @@ def _apply_conversation_event(stores: BatchStores, event: Event) -> Admission:
     return Admission.ACCEPTED if changed else Admission.DUPLICATE
 
 
-_CONTRIBUTIONS: dict[tuple[str, int, int], tuple[bytes, dict[str, Contribution]]] = {}
-_CONTRIBUTIONS_SIZE = 50_000
+@dataclass(frozen=True, slots=True)
+class _Folded:
+    """A segment as this process last folded and wrote it: its stored bytes, its bucket
+    contributions and the carries before and after it (all depend on nothing else but
+    the lock maximum, which is in the key)."""
+
+    raw: bytes
+    contributions: dict[str, Contribution]
+    carry_before: Carry
+    carry_after: Carry
 
 
-def _remember(
-    conversation_id: str, sid: int, lock_max_ms: int, raw: bytes, after: dict[str, Contribution]
-) -> None:
-    """Memoise a segment's contributions by its stored bytes (they depend on nothing else
-    but the lock maximum), so the next event on it need not fold it twice."""
-    if len(_CONTRIBUTIONS) >= _CONTRIBUTIONS_SIZE:
-        _CONTRIBUTIONS.clear()
-    _CONTRIBUTIONS[(conversation_id, sid, lock_max_ms)] = (raw, after)
+_FOLDED: dict[tuple[str, int, int], _Folded] = {}
+_FOLDED_SIZE = 50_000
+
+
+def _remember(key: tuple[str, int, int], folded: _Folded) -> None:
+    """Memoise a segment's fold by its stored bytes, so the next event on it need not
+    fold it twice (nor decode its carry), and sealing it need not fold it at all."""
+    if len(_FOLDED) >= _FOLDED_SIZE:
+        _FOLDED.clear()
+    _FOLDED[key] = folded
 
 
 def _write_buckets(

@@ -50,9 +50,11 @@ def contributions(facts: ConversationFacts) -> dict[str, Contribution]:
     out: dict[str, Contribution] = defaultdict(dict)
     contact = facts.contact_profile_id
     channel = facts.channel_id or ""
+    contact_entity = None if contact is None else keys.entity(contact)
 
     def add(key: str, metric: str, value: int = 1) -> None:
-        out[key][metric] = out[key].get(metric, 0) + value
+        counts = out[key]
+        counts[metric] = counts.get(metric, 0) + value
 
     def add_to_set(key: str, metric: str, value: str) -> None:
         values = out[key].setdefault(metric, [])
@@ -76,8 +78,8 @@ def contributions(facts: ConversationFacts) -> dict[str, Contribution]:
     for m in facts.messages:
         if m.sender_kind == "VIRTUAL_AGENT" and m.sender_id is not None:
             add(bucket_key("va", keys.entity(m.sender_id, channel), m.t), "messages")
-        if contact is not None:
-            add(bucket_key("contact", keys.entity(contact), m.t), m.direction.lower())
+        if contact_entity is not None:
+            add(bucket_key("contact", contact_entity, m.t), m.direction.lower())
         if m.direction != "OUTBOUND":
             continue
         team = team_entity(m.team_id, m.sender_id if m.sender_kind == "AGENT" else None)
