@@ -293,15 +293,10 @@ class ReadModel:
         """A conversation's head: its row and facts go with it; a record of the format
         before segments (one whole log, ``"log"``) gives them itself (segment -1)."""
         if record is not None and "log" not in record:
-            # A head: the segments give the rows; those of an earlier format go.
-            for name in _FACT_TABLES:
-                self.conn.execute(
-                    f"DELETE FROM {name} WHERE conversation_id = ? AND segment = -1",  # noqa: S608
-                    (conversation_id,),
-                )
+            self._delete_facts(conversation_id, -1)  # a head: the segments give the rows
             return
-        for name in ("conversations", *_FACT_TABLES):
-            self.conn.execute(f"DELETE FROM {name} WHERE conversation_id = ?", (conversation_id,))  # noqa: S608
+        self.conn.execute("DELETE FROM conversations WHERE conversation_id = ?", (conversation_id,))
+        self._delete_facts(conversation_id, None)
         if record is None:
             self._note_nul_texts("conversations", conversation_id, ())
             return
@@ -316,11 +311,7 @@ class ReadModel:
         late message refolds only its own segment)."""
         conversation_id, segment = tablekeys.parse_segment_key(key)
         self._uncounted.add(conversation_id)
-        for name in _FACT_TABLES:
-            self.conn.execute(
-                f"DELETE FROM {name} WHERE conversation_id = ? AND segment = ?",  # noqa: S608
-                (conversation_id, segment),
-            )
+        self._delete_facts(conversation_id, segment)
         if record is None:
             return
         facts = fold_record(conversation_id, record, decode_log(record["log"]), self.lock_max_ms)
@@ -330,6 +321,14 @@ class ReadModel:
             )
             self._insert_conversation(facts)
         self._insert_facts(facts, segment)
+
+    def _delete_facts(self, conversation_id: str, segment: int | None) -> None:
+        """Delete the conversation's fact rows of one segment (None: of every segment;
+        -1: those of a record of the format before segments)."""
+        where = "conversation_id = ?" if segment is None else "conversation_id = ? AND segment = ?"
+        params = (conversation_id,) if segment is None else (conversation_id, segment)
+        for name in _FACT_TABLES:
+            self.conn.execute(f"DELETE FROM {name} WHERE {where}", params)  # noqa: S608
 
     def _count_messages(self) -> None:
         """Set the message counts of the conversations whose segments changed."""

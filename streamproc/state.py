@@ -92,8 +92,9 @@ class _Segment:
     entries: list[LogEntry]
     raw: bytes | None
     """As loaded (None: new in this batch)."""
-    loaded: tuple[list[LogEntry], bool] | None = None
-    """(entries, last) as loaded; the record as loaded is ``raw``."""
+    loaded: tuple[list[LogEntry], dict[str, Any]] | None = None
+    """What its fold read as loaded (or last refolded): the entries and the record's
+    carry, repeated creations and next link (``_snapshot``)."""
     size: int = 0
     """About the stored size of its entries (bytes): as loaded, plus each entry added."""
     changed: bool = False
@@ -183,9 +184,7 @@ class BatchStores(Stores):
             raise ValueError(f"conversation {conv.conversation_id!r} lacks segment {sid}")
         record = orjson.loads(raw)
         entries = decode_log(record["log"])
-        seg = _Segment(
-            sid, key, record, entries, raw, (list(entries), record["n"] is None), len(raw)
-        )
+        seg = _Segment(sid, key, record, entries, raw, _snapshot(entries, record), len(raw))
         conv.segments[sid] = seg
         return seg
 
@@ -334,12 +333,9 @@ class BatchStores(Stores):
         rules = self.rules
         partition = partition_for_key(conv.key, rules.partitions)
         cid = conv.conversation_id
-        for bucket in conv.legacy_buckets:
-            key = tablekeys.activity_key(partition, bucket, cid)
-            if key in self.activity:
-                del self.activity[key]
-            elif hasattr(self.activity, "tombstone"):
-                self.activity.tombstone(key)
+        if conv.legacy_buckets:  # every record of the earlier format goes (tombstones too)
+            legacy = set(conv.legacy_buckets)
+            _write_buckets(self.activity, partition, cid, None, legacy, {}, {}, changed=False)
         if conv.refold_from is not None:
             through = _END if conv.forced else conv.refold_through or _END
             seg = conv.refold_segment or self._locate(conv, conv.refold_from)
@@ -405,7 +401,7 @@ class BatchStores(Stores):
         conv.refolded.add(seg.sid)
         assert facts.end is not None  # noqa: S101 - set by every fold
         _remember((cid, seg.sid, rules.lock_max_ms), _Folded(raw, after, carry, facts.end))
-        seg.loaded = (list(seg.entries), record["n"] is None)
+        seg.loaded = _snapshot(seg.entries, record)
         return facts
 
     def _contributions_before(self, conv: _OpenConversation, seg: _Segment) -> dict[str, Any]:
@@ -415,13 +411,10 @@ class BatchStores(Stores):
         folded = self._folded(conv, seg)
         if folded is not None:
             return folded.contributions
-        stored = orjson.loads(seg.raw)
-        entries, last = seg.loaded
-        facts = fold_segment(
-            conv.conversation_id, carry_from_json(stored["c"]), entries,
-            self.rules.lock_max_ms, frozenset(stored["r"]), last=last,
-        )  # fmt: skip
-        return contributions(facts)
+        entries, stored = seg.loaded
+        return contributions(
+            segments_of.fold_record(conv.conversation_id, stored, entries, self.rules.lock_max_ms)
+        )
 
     def _split_if_large(self, conv: _OpenConversation, seg: _Segment) -> None:
         """Split a segment that late events grew past the segment bounds (its upper half
@@ -557,6 +550,13 @@ class _Folded:
     carry_after: Carry
 
 
+def _snapshot(
+    entries: list[LogEntry], record: dict[str, Any]
+) -> tuple[list[LogEntry], dict[str, Any]]:
+    """What a segment's fold reads, copied (the batch changes the record in place)."""
+    return list(entries), {"c": record["c"], "r": list(record["r"]), "n": record["n"]}
+
+
 _FOLDED: dict[tuple[str, int, int], _Folded] = {}
 _FOLDED_SIZE = 50_000
 
@@ -573,7 +573,7 @@ def _write_buckets(
     store: Store,
     partition: int,
     conversation_id: str,
-    segment: int,
+    segment: int | None,
     keys: set[str],
     before: dict[str, Contribution],
     after: dict[str, Contribution],

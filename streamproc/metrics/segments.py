@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from streamproc.metrics.buckets import Contribution, contributions
 from streamproc.metrics.conversation import (
     Carry,
     ConversationFacts,
@@ -76,11 +75,6 @@ def fold_record(
         frozenset(record["r"]),
         last=record["n"] is None,
     )
-
-
-def segment_contributions(facts: ConversationFacts) -> dict[str, Contribution]:
-    """The bucket contributions of one segment's facts."""
-    return contributions(facts)
 
 
 # ---------------------------------------------------------------------------
