@@ -41,7 +41,7 @@ def create_app(settings: Settings) -> tuple[faust.App, Tables]:
         stream_recovery_delay=0.0,
         broker_session_timeout=settings.session_timeout_s,
         consumer_group_instance_id=settings.worker_id,
-        broker_heartbeat_interval=max(1, settings.session_timeout_s // 4),
+        broker_heartbeat_interval=settings.heartbeat_interval_s,
         producer_acks=-1,
         processing_guarantee="at_least_once",
         broker_max_poll_records=settings.max_poll_records,

@@ -61,6 +61,10 @@ class Settings:
     # a broker restart, so that no live worker loses its partitions while it still holds
     # unsent table writes (they would land after the new owner's).
     session_timeout_s: int = 45
+    # How often a worker heartbeats to the group coordinator: a worker that joins waits
+    # for every member's next heartbeat before the group rebalances. Kafka's default (3 s);
+    # at most a third of the session timeout.
+    heartbeat_interval_s: int = 3
     # Static group membership (Kafka KIP-345): a worker restarted with the same id gets its
     # partitions back at once instead of after the session timeout. One per worker.
     worker_id: str | None = None
@@ -221,6 +225,11 @@ class Settings:
             raise SettingsError(
                 f"{env_var('recovery_apply')}={settings.recovery_apply!r} is not one of "
                 + ", ".join(RECOVERY_APPLY)
+            )
+        if settings.heartbeat_interval_s * 3 > settings.session_timeout_s:
+            raise SettingsError(
+                f"{env_var('heartbeat_interval_s')}={settings.heartbeat_interval_s} must be at"
+                f" most a third of {env_var('session_timeout_s')}={settings.session_timeout_s}"
             )
         if "bootstrap_servers" not in values and "kafka_port" in values:
             settings = cls(**{**values, "bootstrap_servers": f"127.0.0.1:{settings.kafka_port}"})  # type: ignore[arg-type]
