@@ -3,7 +3,8 @@
 Runs the production state code (``BatchStores``, one event per batch as at low load) on
 in-memory stores; no Kafka. At each size the state is first built untimed (batches of
 2,000 events), then windows of ``--sample`` events are timed one event per batch: the
-steady-state cost of the next event at that size. ``python -m bench.growth`` prints JSON
+steady-state cost of the next event at that size. Each size runs in a fresh interpreter
+(nothing inherited from an earlier size's heap). ``python -m bench.growth`` prints JSON
 and writes it to ``bench/results/<time>-growth.json``.
 """
 
@@ -12,11 +13,13 @@ from __future__ import annotations
 import gc
 import json
 import math
+import multiprocessing
 import statistics
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import fields
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +27,14 @@ import click
 
 from streamproc.events import parse_event
 from streamproc.metrics import Admission
-from streamproc.state import BatchStores, RecordTooLarge, Rules, Stores, apply_event
+from streamproc.state import (
+    BatchStores,
+    RecordTooLarge,
+    Rules,
+    Stores,
+    apply_event,
+    forget_folds,
+)
 from streamproc.testing import long_conversation as lc
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -232,22 +242,37 @@ def conversation_length(length: int, sample: int, runs: int, budget_s: float) ->
 
 
 def bucket_population(
-    conversations: int, sample: int, runs: int, budget_s: float
+    conversations: int,
+    sample: int,
+    runs: int,
+    budget_s: float,
+    state_conversations: int | None = None,
 ) -> dict[str, Any]:
-    """``conversations`` with an agent's reply in one team's (and agent's) 15-minute
-    bucket, then ``runs`` windows of ``sample`` more replies in it, one event per batch.
+    """Buckets of ``conversations`` each (an agent's reply in one team's and agent's
+    15-minute bucket), then ``runs`` windows of ``sample`` more replies in them, one event
+    per batch.
 
+    Every size is measured on a state of the same number of conversations
+    (``state_conversations``, at least ``conversations``): ``conversations`` per team,
+    as many teams as that takes, so that what differs between sizes is how many
+    conversations share a bucket, not how large the state is or how often it is rebuilt.
     Each timed reply is the second reply of a conversation that had one (so what grows
-    is the bucket, not the conversation): when every conversation of the state had its
-    second reply, the next ones go to a fresh state built the same way (small buckets)."""
+    is the bucket, not the conversation); when every conversation of the state had its
+    second reply, the next ones go to a fresh state built the same way."""
     at = lc.START + timedelta(minutes=1)
     step_ms = min(1000, BUCKET_WINDOW_MS // max(1, sample * runs))
+    teams = max(1, math.ceil((state_conversations or conversations) / conversations))
+    total = teams * conversations
     size = Size(budget_s)
 
+    def reply(i: int, n: int, moment: datetime) -> bytes:
+        team = i // conversations
+        return lc.message(f"c{i}", n, moment, False, f"team-{team}", f"agent-{team}")
+
     def population() -> Iterable[bytes]:
-        for i in range(conversations):
+        for i in range(total):
             yield lc.created(f"c{i}", lc.START)
-            yield lc.message(f"c{i}", 1, at, inbound=False)
+            yield reply(i, 1, at)
 
     untouched: list[int] = []
     state: Applier | None = None
@@ -257,16 +282,26 @@ def bucket_population(
             for j in range(run * sample, (run + 1) * sample):
                 if not untouched or state is None:
                     state = size.build(population())
-                    untouched = list(range(conversations - 1, -1, -1))
+                    # Every size meets cold segments: the build's memoised folds (up to
+                    # the memo's size) would favour whichever conversations it kept.
+                    forget_folds()
+                    # one conversation of each team in turn: every timed reply meets a
+                    # bucket of ``conversations``
+                    untouched = sorted(range(total), key=lambda i: (-(i % conversations), -i))
                 i = untouched.pop()
                 moment = at + timedelta(milliseconds=step_ms * (1 + j))
-                cpu, wrote = state.timed([lc.message(f"c{i}", 2, moment, inbound=False)])
+                cpu, wrote = state.timed([reply(i, 2, moment)])
                 cpu_s += cpu
                 written_bytes += wrote
             size.add_run(cpu_s, written_bytes, sample)
     except Budget as stop:
         size.stopped = str(stop)
-    return {"states_built": len(size.appliers), **size.report()}
+    return {
+        "state_conversations": total,
+        "teams": teams,
+        "states_built": len(size.appliers),
+        **size.report(),
+    }
 
 
 def ratios(rows: dict[str, dict[str, Any]], field: str) -> float | None:
@@ -280,7 +315,7 @@ def ratios(rows: dict[str, dict[str, Any]], field: str) -> float | None:
 def growth(
     lengths: list[int],
     populations: list[int],
-    sample: int = 200,
+    sample: int = 2000,
     runs: int = 3,
     budget_s: float = 60.0,
     progress: Callable[[str], None] | None = None,
@@ -297,6 +332,20 @@ def growth(
         gc.set_threshold(*thresholds)
 
 
+def _in_worker_conditions(measure: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+    gc.set_threshold(*WORKER_GC_THRESHOLD)
+    return measure(*args)
+
+
+def isolated(measure: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+    """Run one size's measurement in a fresh interpreter (with the worker's garbage
+    collector setting), so that no size inherits the heap, or the memoised folds, that
+    an earlier size left behind."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        return pool.submit(_in_worker_conditions, measure, *args).result()
+
+
 def _growth(
     lengths: list[int],
     populations: list[int],
@@ -309,12 +358,14 @@ def _growth(
     for n in lengths:
         if progress:
             progress(f"conversation length {n:,}")
-        by_length[str(n)] = conversation_length(n, sample, runs, budget_s)
+        by_length[str(n)] = isolated(conversation_length, n, sample, runs, budget_s)
     by_population: dict[str, dict[str, Any]] = {}
     for n in populations:
         if progress:
             progress(f"bucket population {n:,}")
-        by_population[str(n)] = bucket_population(n, sample, runs, budget_s)
+        by_population[str(n)] = isolated(
+            bucket_population, n, sample, runs, budget_s, max(populations)
+        )
     found = {
         "conversation_length_cpu": ratios(by_length, "ms_per_event"),
         "conversation_length_bytes": ratios(by_length, "bytes_per_event"),
@@ -369,7 +420,7 @@ def sizes(text: str) -> list[int]:
 @click.option("--populations", default="10,1000,100000", show_default=True,
               help="Conversations sharing one team/agent 15-minute bucket, "
                    "comma-separated.")  # fmt: skip
-@click.option("--sample", type=click.IntRange(1), default=200, show_default=True,
+@click.option("--sample", type=click.IntRange(1), default=2000, show_default=True,
               help="Events timed in each run at each size (one event per batch).")  # fmt: skip
 @click.option("--runs", type=click.IntRange(1, 9), default=3, show_default=True,
               help="Timed runs per size (figures: median, min, max).")  # fmt: skip

@@ -573,7 +573,7 @@ def main(
         report["growth"] = growth(
             sizes(growth_lengths or ("10,1000,100000" if size == "full" else "10,100")),
             sizes(growth_populations or ("10,1000,100000" if size == "full" else "10,100")),
-            sample=200 if size == "full" else 20,
+            sample=2000 if size == "full" else 20,
             runs=runs,
         )
     if "long_conversation" in wanted:

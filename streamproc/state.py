@@ -83,8 +83,7 @@ _END: Final = (1 << 62, "")
 @dataclass(eq=False)
 class _Segment:
     """A segment a batch has loaded: its record (to be written), its entries decoded (same
-    order as the record's log), and what it was when loaded (for its contributions
-    before the batch)."""
+    order as the record's log) and its stored bytes."""
 
     sid: int
     key: bytes
@@ -92,9 +91,6 @@ class _Segment:
     entries: list[LogEntry]
     raw: bytes | None
     """As loaded (None: new in this batch)."""
-    loaded: tuple[list[LogEntry], dict[str, Any]] | None = None
-    """What its fold read as loaded (or last refolded): the entries and the record's
-    carry, repeated creations and next link (``_snapshot``)."""
     size: int = 0
     """About the stored size of its entries (bytes): as loaded, plus each entry added."""
     changed: bool = False
@@ -184,7 +180,7 @@ class BatchStores(Stores):
             raise ValueError(f"conversation {conv.conversation_id!r} lacks segment {sid}")
         record = orjson.loads(raw)
         entries = decode_log(record["log"])
-        seg = _Segment(sid, key, record, entries, raw, _snapshot(entries, record), len(raw))
+        seg = _Segment(sid, key, record, entries, raw, len(raw))
         conv.segments[sid] = seg
         return seg
 
@@ -386,11 +382,11 @@ class BatchStores(Stores):
             last=record["n"] is None,
         )  # fmt: skip
         after = contributions(facts)
-        touched = set(record["bk"])
-        keys = set(before) | set(after)
-        if conv.forced:
-            keys |= touched
-        record["bk"] = sorted(touched | set(after))
+        touched, written = set(record["bk"]), set(after)
+        # (not remembered, or a duplicate: every bucket the segment ever wrote)
+        keys = touched | written if before is None or conv.forced else set(before) | written
+        if not written <= touched:
+            record["bk"] = sorted(touched | written)
         _write_buckets(
             self.activity, partition, cid, seg.sid, keys, before, after, changed=not conv.forced
         )
@@ -401,20 +397,18 @@ class BatchStores(Stores):
         conv.refolded.add(seg.sid)
         assert facts.end is not None  # noqa: S101 - set by every fold
         _remember((cid, seg.sid, rules.lock_max_ms), _Folded(raw, after, carry, facts.end))
-        seg.loaded = _snapshot(seg.entries, record)
         return facts
 
-    def _contributions_before(self, conv: _OpenConversation, seg: _Segment) -> dict[str, Any]:
-        """The segment's contributions as the stores have them (before this batch)."""
-        if seg.raw is None or seg.loaded is None:
+    def _contributions_before(
+        self, conv: _OpenConversation, seg: _Segment
+    ) -> dict[str, Any] | None:
+        """The segment's contributions as the stores have them (before this batch): {} for
+        a new segment, None when this process does not remember them (the bucket records
+        the segment ever wrote are then compared with the store, not refolded)."""
+        if seg.raw is None:
             return {}
         folded = self._folded(conv, seg)
-        if folded is not None:
-            return folded.contributions
-        entries, stored = seg.loaded
-        return contributions(
-            segments_of.fold_record(conv.conversation_id, stored, entries, self.rules.lock_max_ms)
-        )
+        return None if folded is None else folded.contributions
 
     def _split_if_large(self, conv: _OpenConversation, seg: _Segment) -> None:
         """Split a segment that late events grew past the segment bounds (its upper half
@@ -550,15 +544,14 @@ class _Folded:
     carry_after: Carry
 
 
-def _snapshot(
-    entries: list[LogEntry], record: dict[str, Any]
-) -> tuple[list[LogEntry], dict[str, Any]]:
-    """What a segment's fold reads, copied (the batch changes the record in place)."""
-    return list(entries), {"c": record["c"], "r": list(record["r"]), "n": record["n"]}
-
-
 _FOLDED: dict[tuple[str, int, int], _Folded] = {}
 _FOLDED_SIZE = 50_000
+
+
+def forget_folds() -> None:
+    """Empty the process's memo of folded segments (benchmarks: a state built untimed
+    leaves no memo that only some of the timed events would find)."""
+    _FOLDED.clear()
 
 
 def _remember(key: tuple[str, int, int], folded: _Folded) -> None:
@@ -575,11 +568,12 @@ def _write_buckets(
     conversation_id: str,
     segment: int | None,
     keys: set[str],
-    before: dict[str, Contribution],
+    before: dict[str, Contribution] | None,
     after: dict[str, Contribution],
     changed: bool,
 ) -> None:
-    """Write the conversation segment's contribution to each bucket whose share changed.
+    """Write the conversation segment's contribution to each bucket whose share changed
+    (``before`` None: not known, so each record is compared with the store's).
 
     One record per (bucket, entity, conversation, segment) (``activity_key``): a write
     costs one contribution, not the bucket's whole population, and no record is ever
@@ -587,11 +581,14 @@ def _write_buckets(
     """
     for bucket in sorted(keys):
         new = after.get(bucket)
-        if changed and before.get(bucket) == new:
+        if changed and before is not None and before.get(bucket) == new:
             continue
         key = tablekeys.activity_key(partition, bucket, conversation_id, segment)
-        if new is not None:
-            store[key] = orjson.dumps(new, option=orjson.OPT_SORT_KEYS)
+        value = None if new is None else orjson.dumps(new, option=orjson.OPT_SORT_KEYS)
+        if changed and before is None and store.get(key) == value:
+            continue
+        if value is not None:
+            store[key] = value
         elif key in store:
             del store[key]  # a tombstone in the changelog
         elif not changed and hasattr(store, "tombstone"):

@@ -40,14 +40,22 @@ def created(conversation_id: str, at: datetime) -> bytes:
     )  # fmt: skip
 
 
-def message(conversation_id: str, n: int, at: datetime, inbound: bool) -> bytes:
-    """Message ``n`` of the conversation: from the contact, or an agent's reply for team-1."""
-    sender = {"kind": "CONTACT", "id": None} if inbound else {"kind": "AGENT", "id": "agent-1"}
+def message(
+    conversation_id: str,
+    n: int,
+    at: datetime,
+    inbound: bool,
+    team_id: str = "team-1",
+    agent_id: str = "agent-1",
+) -> bytes:
+    """Message ``n`` of the conversation: from the contact, or an agent's reply (by
+    ``agent_id`` for ``team_id``)."""
+    sender = {"kind": "CONTACT", "id": None} if inbound else {"kind": "AGENT", "id": agent_id}
     return orjson.dumps(
         {"event_id": f"{conversation_id}-m{n}", "type": "message.created",
          "occurred_at": stamp(at), "message_id": f"{conversation_id}-m{n}",
          "conversation_id": conversation_id, "direction": "INBOUND" if inbound else "OUTBOUND",
-         "sender": sender, "team_id": None if inbound else "team-1",
+         "sender": sender, "team_id": None if inbound else team_id,
          "message_type": "DIRECT_MESSAGE", "origin": "NATIVE" if inbound else "INBOX",
          "outbound_type": None if inbound else "REPLY", "system_user_type": None,
          "content": "hello" if inbound else "ok", "post_url": None}

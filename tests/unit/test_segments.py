@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from exporter.readmodel import ReadModel
-from streamproc import keys
+from streamproc import keys, state
 from streamproc.events import Event
 from streamproc.intake import partition_for_key
 from streamproc.metrics import Admission
@@ -118,11 +118,18 @@ def arrive(events: list[Event], how: str, seed: int) -> list[Event]:
     return shuffled
 
 
+@pytest.mark.parametrize("memo", ["remembered", "forgotten"])
 @pytest.mark.parametrize("batch_size", [1, 37])
 @pytest.mark.parametrize("how", ARRIVALS)
 def test_segments_give_the_facts_of_the_whole_fold(
-    how: str, batch_size: int, tmp_path: Path
+    how: str, batch_size: int, memo: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The same facts whether this process remembers its folds or not (a restarted
+    worker, or a conversation evicted from the memo: bucket records are then compared
+    with the store's)."""
+    state.forget_folds()
+    if memo == "forgotten":
+        monkeypatch.setattr(state, "_remember", lambda key, folded: None)
     events = long_conversation(rounds=60, seed=7)
     stores = ingest_events(arrive(events, how, seed=7), batch_size)
     entries = conversation_log(stores.conversations, stores.segments, CONV)
