@@ -149,7 +149,7 @@ class BatchStores(Stores):
     @classmethod
     def over(cls, stores: Stores, rules: Rules) -> BatchStores:
         """Write-back caches over ``stores``."""
-        caches = {f.name: WriteBack(getattr(stores, f.name)) for f in fields(Stores)}
+        caches = {name: WriteBack(getattr(stores, name)) for name in STORE_NAMES}
         return cls(**caches, rules=rules)  # type: ignore[arg-type]
 
     # -- loading ------------------------------------------------------------------------
@@ -434,16 +434,16 @@ class BatchStores(Stores):
         """Settle, then raise RecordTooLarge if any record the batch would write (key and
         value) is larger than ``max_record_bytes``; nothing has been written then."""
         self.settle()
-        for f in fields(Stores):
-            for key, value in cast(WriteBack, getattr(self, f.name)).pending.items():
+        for name in STORE_NAMES:
+            for key, value in cast(WriteBack, getattr(self, name)).pending.items():
                 if value is not None and len(key) + len(value) > max_record_bytes:
-                    raise RecordTooLarge(f.name, key, len(key) + len(value), max_record_bytes)
+                    raise RecordTooLarge(name, key, len(key) + len(value), max_record_bytes)
 
     def flush(self) -> int:
         """Settle the conversations, then write the batch's changes to the stores
         underneath; returns the writes."""
         self.settle()
-        return sum(cast(WriteBack, getattr(self, f.name)).flush() for f in fields(Stores))
+        return sum(cast(WriteBack, getattr(self, name)).flush() for name in STORE_NAMES)
 
 
 class RecordTooLarge(Exception):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
@@ -136,9 +137,10 @@ class BatchIngest:
         rejections = self.counters(tables.rejections_by_partition, partition, writer)
         reroutes = self.counters(tables.reroutes_by_partition, partition, writer)
         outbox: Outbox = []
+        admitted: Counter[tuple[str, str]] = Counter()
         try:
             for record in records:
-                self.process(record, stores, rejections, reroutes, writer, outbox)
+                self.process(record, stores, rejections, reroutes, writer, outbox, admitted)
             stores.check_sizes(self.settings.max_record_bytes)
         except StoreFailed:
             raise
@@ -148,6 +150,8 @@ class BatchIngest:
         rejections.flush()
         reroutes.flush()
         writer.apply_local()
+        if admitted:
+            outbox.append(lambda: prom.note_admissions(admitted))
         return outbox
 
     def run_isolated(
@@ -187,8 +191,10 @@ class BatchIngest:
         reroutes: MutableMapping[bytes, bytes],
         writer: PartitionWriter,
         outbox: Outbox,
+        admitted: Counter[tuple[str, str]],
     ) -> None:
-        """Admit one record and apply, forward or dead-letter it."""
+        """Admit one record and apply, forward or dead-letter it (``admitted`` counts the
+        applied and duplicate events by topic, for the metrics once the batch is done)."""
         settings = self.settings
         outcome = admit_record(
             settings,
@@ -239,7 +245,7 @@ class BatchIngest:
                 outbox,
             )
         # DUPLICATE: already applied; its records were re-written unchanged.
-        outbox.append(lambda: prom.note_admission(message.topic, admission.value))
+        admitted[message.topic, admission.value] += 1
         cutoff = self.retention.cutoff_if_due(message.partition, outcome.occurred_at_ms)
         if cutoff is not None:
             stores.check_sizes(settings.max_record_bytes)  # before the sweep writes them

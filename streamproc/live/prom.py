@@ -96,11 +96,13 @@ def note_event(topic: str, outcome: str, category: str = "") -> None:
     EVENTS.labels(topic, outcome, category).inc()
 
 
-def note_admission(topic: str, admission: str) -> None:
-    """Count an applied or duplicate event (a late one is counted as dead-lettered)."""
-    outcome = _ADMISSIONS.get(admission)
-    if outcome is not None:
-        EVENTS.labels(topic, outcome, "").inc()
+def note_admissions(admitted: Mapping[tuple[str, str], int]) -> None:
+    """Count a batch's applied and duplicate events by (topic, admission) (a late one is
+    counted as dead-lettered)."""
+    for (topic, admission), count in admitted.items():
+        outcome = _ADMISSIONS.get(admission)
+        if outcome is not None:
+            EVENTS.labels(topic, outcome, "").inc(count)
 
 
 CONSUMER_LAG_EVERY_S: Final = 5.0

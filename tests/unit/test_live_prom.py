@@ -24,8 +24,8 @@ def sample(name: str, labels: dict[str, str]) -> float:
 
 def test_exposition_is_valid_and_counts_outcomes() -> None:
     before = sample("streamproc_events_total", {"topic": "t", "outcome": "applied", "category": ""})
-    prom.note_admission("t", "accepted")
-    prom.note_admission("t", "late")  # counted where it is dead-lettered instead
+    # a batch: 3 applied, 2 late (counted where they are dead-lettered instead)
+    prom.note_admissions({("t", "accepted"): 3, ("t", "late"): 2})
     prom.note_event("t", "dead_lettered", "invalid")
     prom.note_export({"export_type": "teams", "status": "succeeded"}, 0.3)
     prom.note_export({"export_type": "=HYPERLINK(x)", "status": "failed"}, 0.01)
@@ -36,7 +36,7 @@ def test_exposition_is_valid_and_counts_outcomes() -> None:
     checked = promtool_check(text)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     after = sample("streamproc_events_total", {"topic": "t", "outcome": "applied", "category": ""})
-    assert after - before == 1
+    assert after - before == 3
     assert sample("streamproc_events_total", {"topic": "t", "outcome": "late", "category": ""}) == 0
     assert sample("streamproc_exports_total", {"type": "invalid", "status": "failed"}) >= 1
     assert sample("streamproc_readmodel_lag_records", {}) == 3 + 5
