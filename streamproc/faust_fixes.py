@@ -47,6 +47,18 @@ of silently dropping a fix.
    itself and collects nothing. Put in place by streamproc's own store class
    (streamproc.tables.store, the ``faust.stores`` entry point).
 
+6. ``FetchWaitBounded`` (Faust creates its worker consumer with a hard-coded
+   ``fetch_max_wait_ms=1500``). aiokafka sends its offset look-ups (``ListOffsets``:
+   Faust's recovery asks for the changelogs' end and start offsets after every
+   rebalance) on the same broker connection as its fetches, and the broker answers a
+   connection's requests in order: behind a fetch of caught-up or paused partitions,
+   each look-up waited up to 1.5 s. A worker that kept its partitions when a second one
+   joined stood still 2.8 s for two of them (1.3 s and 1.5 s, against 3 ms on the
+   newcomer; measured, docs/performance.md). The fixed consumer thread creates the
+   consumer with ``FETCH_MAX_WAIT_MS`` (100 ms): a look-up waits at most that; an idle
+   worker polls ten times a second; a fetch still returns as soon as records arrive.
+   Put in place by streamproc's consumer (streamproc.transport).
+
 Batch-applied recovery (streamproc.tables.recovery) is not a fix but relies on the
 state of Faust's ``Recovery`` service; it checks that state itself (``RECOVERY_STATE``).
 """
@@ -63,6 +75,7 @@ from aiokafka.coordinator.protocol import ConsumerProtocol
 from faust.sensors import Sensor
 from faust.stores.rocksdb import Store as RocksDBStore
 from faust.transport.consumer import Consumer
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.producer import ProducerBuffer
 from faust.types import TP
 from faust.utils.functional import consecutive_numbers
@@ -259,6 +272,29 @@ def close_database(db: Any) -> None:
         log.warning("closing a revoked partition's database failed: %r", exc)
 
 
+# -- 6. Faust: the worker consumer's fetch wait is 1.5 s, offset look-ups queue behind it --
+
+FETCH_MAX_WAIT_MS = 100
+"""Longest a fetch waits on the broker for records (Faust: 1,500; Kafka's Java client
+defaults to 500)."""
+
+
+class FetchWaitBounded(AIOKafkaConsumerThread):
+    """Faust's aiokafka consumer thread whose consumer waits at most
+    ``FETCH_MAX_WAIT_MS`` per fetch (so an offset look-up queued behind a fetch on the
+    same connection waits at most that)."""
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        if getattr(consumer, "_fetch_max_wait_ms", None) != 1500:
+            raise RuntimeError(
+                "aiokafka's consumer has no _fetch_max_wait_ms of Faust's 1500: port fix 6"
+                " in streamproc/faust_fixes.py to the installed versions"
+            )
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
+        return consumer
+
+
 # -- the start-up guard -----------------------------------------------------------------
 
 WRITTEN_FOR = {"faust-streaming": "0.15.3", "aiokafka": "0.14.0"}
@@ -288,7 +324,9 @@ PRIVATE_MEMBERS: dict[str, tuple[str, ...]] = {
     "aiokafka.producer.producer:AIOKafkaProducer": ("send_batch",),
     "faust.streams:_current_event": (),
     # The watchdog's rejoin (streamproc.agents.watchdog) and fix 4.
-    "faust.transport.drivers.aiokafka:AIOKafkaConsumerThread": ("_ensure_consumer",),
+    "faust.transport.drivers.aiokafka:AIOKafkaConsumerThread": (
+        "_ensure_consumer", "_create_worker_consumer",
+    ),
     "aiokafka.consumer.group_coordinator:GroupCoordinator": (
         "_perform_assignment", "request_rejoin",
     ),

@@ -5,8 +5,9 @@ registry (the ``faust.transports`` entry point; ``streamproc`` is declared in
 pyproject.toml). Faust has no class setting for the consumer or the producer, so this
 is the door to use our own classes instead of reassigning Faust's methods:
 
-- :class:`Consumer`: the batch fetch loop (streamproc.fastpath.BatchFetch) and commits
-  that never skip a hole (streamproc.faust_fixes.CommitNeverSkipsAHole);
+- :class:`Consumer`: the batch fetch loop (streamproc.fastpath.BatchFetch), commits
+  that never skip a hole (streamproc.faust_fixes.CommitNeverSkipsAHole) and a bounded
+  fetch wait (streamproc.faust_fixes.FetchWaitBounded);
 - :class:`Producer`: a buffer whose flush waits for every send
   (streamproc.faust_fixes.FlushWaitsForEverySend).
 """
@@ -21,6 +22,7 @@ from faust.transport.drivers import aiokafka
 from streamproc.fastpath import BatchFetch
 from streamproc.faust_fixes import (
     CommitNeverSkipsAHole,
+    FetchWaitBounded,
     FlushWaitsForEverySend,
     check_consumer_state,
 )
@@ -30,11 +32,15 @@ SCHEME = "streamproc"
 
 
 class Consumer(BatchFetch, CommitNeverSkipsAHole, aiokafka.Consumer):
-    """Faust's aiokafka consumer with the batch fetch loop and the commit fix."""
+    """Faust's aiokafka consumer with the batch fetch loop, the commit fix and a bounded
+    fetch wait."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         check_consumer_state(self)
+
+    def _new_consumer_thread(self) -> FetchWaitBounded:
+        return FetchWaitBounded(self, loop=self.loop, beacon=self.beacon)
 
 
 class Producer(aiokafka.Producer):

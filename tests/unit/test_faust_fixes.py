@@ -8,6 +8,7 @@ import contextlib
 from typing import Any
 
 import pytest
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.producer import ProducerBuffer
 
 from streamproc import faust_fixes, transport
@@ -337,3 +338,27 @@ def test_faust_s_revoke_keeps_nothing_closed_until_a_collection() -> None:
     source = inspect.getsource(FaustStore.revoke_partitions)
     assert "gc.collect()" in source
     assert "# db.close()" in source
+
+
+def test_the_worker_consumer_waits_at_most_the_bounded_fetch_wait() -> None:
+    """Fix 6: the aiokafka consumer Faust builds for a worker waits 100 ms per fetch, not
+    Faust's 1,500 (its offset look-ups queue behind a fetch on the same connection)."""
+    from streamproc.app import create_app
+    from streamproc.settings import Settings
+
+    app, _ = create_app(Settings(store="memory://", app_id="t", bootstrap_servers="127.0.0.1:1"))
+    thread = app.consumer._thread
+    assert isinstance(thread, faust_fixes.FetchWaitBounded)
+
+    async def build() -> Any:
+        return thread._create_worker_consumer(app.transport)
+
+    built = asyncio.run(build())
+    assert built._fetch_max_wait_ms == faust_fixes.FETCH_MAX_WAIT_MS == 100
+    # Faust's own thread: the 1.5 s wait this fix bounds.
+    stock = AIOKafkaConsumerThread(app.consumer, loop=app.consumer.loop)
+
+    async def build_stock() -> Any:
+        return stock._create_worker_consumer(app.transport)
+
+    assert asyncio.run(build_stock())._fetch_max_wait_ms == 1500
