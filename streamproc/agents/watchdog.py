@@ -74,6 +74,37 @@ class Ownership:
         self.since.clear()
 
 
+@dataclass
+class Rebalance:
+    """Since when a rebalancing (or recovering) worker's recovery last moved: a rebalance
+    that neither ends nor reads its changelogs is stuck (the stall check is off while a
+    worker rebalances)."""
+
+    mark: tuple[int, int] | None = None
+    moved: float | None = None
+
+    def stuck_for(self, rebalancing: bool, mark: tuple[int, int], now: float) -> float:
+        """Seconds the rebalance has gone without recovery progress (0 when not
+        rebalancing). ``mark``: the sums of the recovery's active and standby offsets."""
+        if not rebalancing:
+            self.mark = self.moved = None
+            return 0.0
+        if self.moved is None or mark != self.mark:
+            self.mark, self.moved = mark, now
+        return now - self.moved
+
+
+def recovery_mark(app: faust.App) -> tuple[int, int]:
+    """The recovery's progress: the sums of its active and standby changelog offsets
+    (Faust's ``Recovery.active_offsets``/``standby_offsets``, checked at start-up:
+    streamproc.tables.recovery.RECOVERY_STATE)."""
+    recovery: Any = app.tables.recovery  # type: ignore[attr-defined]
+    return (
+        sum(v for v in recovery.active_offsets.values() if v is not None),
+        sum(v for v in recovery.standby_offsets.values() if v is not None),
+    )
+
+
 def request_rejoin(app: faust.App) -> None:
     """Ask the worker's consumer to rejoin its group (on the consumer's own thread). A
     rejoin of the group's leader makes the coordinator rebalance the whole group.
@@ -100,6 +131,9 @@ def register_watchdog(
       recovery ("Worker ready") but never fetched. A supervisor (systemd, compose
       ``restart: unless-stopped``) restarts the process, which re-reads from the last
       commit (updates are idempotent).
+    - exit (code 75) when the worker has been rebalancing for twice that long without
+      reading a changelog record (recovery neither progressing nor ending: the stall
+      check above is off while a worker rebalances).
     - ask the group to rebalance when the group is stable but a partition with
       uncommitted records has been assigned to no member for as long (twice as long
       after each rejoin that did not help, up to 16 times). Restarting would
@@ -108,6 +142,7 @@ def register_watchdog(
       topics (fixed in streamproc.faust_fixes, fix 4); this is the net under that fix.
     """
     ownership = ownership if ownership is not None else Ownership()
+    rebalance = Rebalance()
     inbound = set(settings.consumed_topics)
     every_inbound = inbound_partitions(settings)
 
@@ -115,6 +150,15 @@ def register_watchdog(
 
     @app.timer(interval=10.0)
     async def stall_watchdog() -> None:
+        stuck_s = rebalance.stuck_for(app.rebalancing, recovery_mark(app), time.monotonic())
+        if stuck_s > 2 * settings.stall_timeout_s:  # (longer than a group's rebalance timeout)
+            exit_worker(
+                log,
+                EXIT_STALLED,
+                "rebalancing for %.0f s without reading a changelog record: exiting so that "
+                "the supervisor restarts this worker",
+                stuck_s,
+            )
         if app.rebalancing:
             progress.since.clear()
             ownership.since.clear()

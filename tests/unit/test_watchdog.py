@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from aiokafka import TopicPartition
 
-from streamproc.agents.watchdog import Ownership, Progress
+from streamproc.agents.watchdog import Ownership, Progress, Rebalance
 
 A, B = TopicPartition("t", 0), TopicPartition("t", 1)
 
@@ -73,3 +73,21 @@ def test_each_rejoin_that_did_not_help_doubles_the_wait_and_ownership_resets_it(
     assert o.unowned({A}, owned=set(), now=261, timeout_s=10) == [A]
     assert o.unowned({A}, owned={A}, now=262, timeout_s=10) == []
     assert o.rejoins == 0  # every pending partition owned again: back to the plain wait
+
+
+@pytest.mark.parametrize(
+    ("ticks", "stuck_s"),
+    [
+        ([(False, (0, 0), 0), (False, (0, 0), 500)], 0),  # not rebalancing: never stuck
+        ([(True, (0, 0), 0), (True, (0, 0), 95)], 95),  # no recovery progress
+        ([(True, (0, 0), 0), (True, (10, 0), 60), (True, (10, 0), 95)], 35),  # it read some
+        ([(True, (0, 0), 0), (True, (0, 7), 60), (True, (0, 7), 65)], 5),  # standbys count
+        ([(True, (0, 0), 0), (False, (5, 0), 60), (True, (5, 0), 80)], 0),  # a new rebalance
+    ],
+)
+def test_a_rebalance_without_recovery_progress_is_stuck(
+    ticks: list[tuple[bool, tuple[int, int], float]], stuck_s: float
+) -> None:
+    r = Rebalance()
+    found = [r.stuck_for(rebalancing, mark, now) for rebalancing, mark, now in ticks]
+    assert found[-1] == stuck_s
