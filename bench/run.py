@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streamproc.changelog import changelog_topic
 from streamproc.events import EVENT_TYPES, InvalidEvent, parse_event
+from streamproc.exits import EXIT_STALLED
 from streamproc.intake import partition_for_key
 from streamproc.keys import parse_segment_key
 from streamproc.metrics.conversation_log import read_log
@@ -101,6 +102,10 @@ async def baseline_read(settings: Settings, total: int) -> float:
         await consumer.stop()
 
 
+RESTARTS: list[str] = []
+"""Logs of workers the benchmark restarted after a stall exit (75), in this process."""
+
+
 class Worker:
     """A `streamproc worker` subprocess."""
 
@@ -120,6 +125,19 @@ class Worker:
                 stderr=subprocess.STDOUT,
             )
         return self
+
+    def exited(self) -> bool:
+        """Whether the worker is gone for good. A worker that exited with 75 (the stall
+        watchdog: a partition with pending records and no commit for the stall timeout)
+        is restarted, as its supervisor would in a deployment, and counted in
+        ``RESTARTS``; any other exit ends the measurement."""
+        if self.proc is None or self.proc.poll() is None:
+            return False
+        if self.proc.returncode == EXIT_STALLED:
+            RESTARTS.append(str(self.log))
+            self.start()
+            return False
+        return True
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -151,7 +169,7 @@ def drain(settings: Settings, total: int, workers: int, timeout_s: float = 3600)
                     return first[1] / max(now - first[0], 1e-9)
                 # Drained before a second look (tiny runs): count the start-up too.
                 return total / max(now - started, 1e-9)
-            if now > deadline or any(p.proc and p.proc.poll() is not None for p in procs):
+            if now > deadline or any(p.exited() for p in procs):
                 raise RuntimeError(
                     f"drain did not finish (lag {remaining}); see {settings.data_dir}"
                 )
@@ -188,7 +206,7 @@ def drain_joining(settings: Settings, total: int, join_at: float = 0.3) -> dict[
                 }
             if remaining == 0 and joined_at is None:
                 raise RuntimeError("drained before the second worker joined: use more events")
-            if now > deadline or any(p.proc and p.proc.poll() is not None for p in procs):
+            if now > deadline or any(p.exited() for p in procs):
                 raise RuntimeError(
                     f"drain did not finish (lag {remaining}); see {settings.data_dir}"
                 )
@@ -581,6 +599,9 @@ def main(
         report["long_conversation"] = long_conversation(
             base, work, long_events, max(1, long_events // 10), runs
         )
+    # Stall exits (75) the drains restarted, as a supervisor would: each one is a
+    # partition that went 45 s without a commit, and part of the figures above.
+    report["worker_restarts"] = {"count": len(RESTARTS), "logs": list(RESTARTS)}
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = f"{report['conditions']['started'].replace(':', '')}-{size}.json"
     (RESULTS / name).write_text(json.dumps(report, indent=2))

@@ -203,6 +203,15 @@ def inbound_partitions(settings: Settings) -> list[TopicPartition]:
 async def group_assignment(settings: Settings, group: str) -> tuple[str, set[TopicPartition]]:
     """The consumer group's state ("Stable", "PreparingRebalance", ...) and the partitions
     assigned to its members, as the group coordinator describes them."""
+    state, members = await group_members(settings, group)
+    return state, set().union(*members.values())
+
+
+async def group_members(
+    settings: Settings, group: str
+) -> tuple[str, dict[str, set[TopicPartition]]]:
+    """The consumer group's state and the partitions the coordinator assigned to each
+    member (by member id)."""
     admin = AIOKafkaAdminClient(**client_kwargs(settings))
     await admin.start()
     try:
@@ -213,13 +222,14 @@ async def group_assignment(settings: Settings, group: str) -> tuple[str, set[Top
     error_code, _group, state, _protocol_type, _protocol, members = described[:6]
     if error_code:
         raise KafkaError(f"DescribeGroups for {group} failed with error code {error_code}")
-    owned: set[TopicPartition] = set()
+    assigned: dict[str, set[TopicPartition]] = {}
     for member in members:
-        assignment = member[4]  # member_id, client_id, client_host, metadata, assignment
-        if assignment:
-            for topic, partitions in ConsumerProtocol.ASSIGNMENT.decode(assignment).assignment:
-                owned.update(TopicPartition(topic, p) for p in partitions)
-    return state, owned
+        # member_id, client_id, client_host, metadata, assignment
+        held = assigned.setdefault(member[0], set())
+        if member[4]:
+            for topic, partitions in ConsumerProtocol.ASSIGNMENT.decode(member[4]).assignment:
+                held.update(TopicPartition(topic, p) for p in partitions)
+    return state, assigned
 
 
 async def lag_by_partition(

@@ -14,7 +14,7 @@ from aiokafka.errors import KafkaError
 
 from streamproc.exits import EXIT_STALLED, exit_worker
 from streamproc.settings import Settings
-from streamproc.topics import committed_and_end, group_assignment, inbound_partitions
+from streamproc.topics import committed_and_end, group_members, inbound_partitions
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +105,29 @@ def recovery_mark(app: faust.App) -> tuple[int, int]:
     )
 
 
+def member_id(app: faust.App) -> str:
+    """This worker's member id in its group (aiokafka's coordinator; the private members
+    read are checked at start-up, streamproc.faust_fixes.PRIVATE_MEMBERS)."""
+    thread: Any = app.consumer._thread  # type: ignore[attr-defined]
+    coordinator = thread._ensure_consumer()._coordinator  # (None until the consumer starts)
+    return "" if coordinator is None else str(coordinator.member_id)
+
+
+def held_here(
+    consumed: set[TopicPartition],
+    state: str,
+    coordinator_says: set[TopicPartition],
+    inbound: set[str],
+) -> set[TopicPartition]:
+    """The inbound partitions this worker must be committing: those its consumer holds
+    and, once the group is stable, those the coordinator assigned to it (a consumer that
+    missed its assignment must not leave them unread unnoticed)."""
+    held = {tp for tp in consumed if tp.topic in inbound}
+    if state == "Stable":
+        held |= {tp for tp in coordinator_says if tp.topic in inbound}
+    return held
+
+
 def request_rejoin(app: faust.App) -> None:
     """Ask the worker's consumer to rejoin its group (on the consumer's own thread). A
     rejoin of the group's leader makes the coordinator rebalance the whole group.
@@ -123,8 +146,9 @@ def register_watchdog(
 ) -> None:
     """Every 10 s, for the inbound topics' partitions:
 
-    - exit (code 75) when a partition assigned here has uncommitted records but its
-      committed offset has not moved for ``settings.stall_timeout_s``. Seen in the chaos
+    - exit (code 75) when a partition assigned here (held by the consumer, or assigned
+      to this member by the coordinator of a stable group) has uncommitted records but
+      its committed offset has not moved for ``settings.stall_timeout_s``. Seen in the chaos
       tests after rebalances: Faust skips the messages a stream fetched under the
       previous generation; with the commit fix (streamproc.faust_fixes) it no longer
       commits past them, so the partition waits; and once a restarted worker finished
@@ -163,17 +187,15 @@ def register_watchdog(
             progress.since.clear()
             ownership.since.clear()
             return
-        assigned = {
-            TopicPartition(tp.topic, tp.partition)
-            for tp in app.consumer.assignment()
-            if tp.topic in inbound
-        }
+        consumed = {TopicPartition(tp.topic, tp.partition) for tp in app.consumer.assignment()}
         try:
             offsets = await committed_and_end(settings, settings.app_id, every_inbound)
-            state, owned = await group_assignment(settings, settings.app_id)
+            state, members = await group_members(settings, settings.app_id)
         except (KafkaError, OSError) as exc:  # e.g. the broker is restarting: look later
             log.warning("stall watchdog could not read offsets: %s", exc)
             return
+        owned: set[TopicPartition] = set().union(*members.values())
+        assigned = held_here(consumed, state, members.get(member_id(app), set()), inbound)
         view = (state, len(assigned), len(owned & set(every_inbound)))
         if view != last_view[0]:
             last_view[0] = view

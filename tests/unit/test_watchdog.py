@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from aiokafka import TopicPartition
 
-from streamproc.agents.watchdog import Ownership, Progress, Rebalance
+from streamproc.agents.watchdog import Ownership, Progress, Rebalance, held_here
 
 A, B = TopicPartition("t", 0), TopicPartition("t", 1)
 
@@ -91,3 +91,21 @@ def test_a_rebalance_without_recovery_progress_is_stuck(
     r = Rebalance()
     found = [r.stuck_for(rebalancing, mark, now) for rebalancing, mark, now in ticks]
     assert found[-1] == stuck_s
+
+
+@pytest.mark.parametrize(
+    ("consumed", "state", "coordinator_says", "held"),
+    [
+        ({A}, "Stable", {A}, {A}),
+        ({A}, "Stable", {A, B}, {A, B}),  # assigned here, but the consumer missed it
+        ({A}, "PreparingRebalance", {A, B}, {A}),  # only once the group is stable
+        ({A, TopicPartition("changelog", 0)}, "Stable", {TopicPartition("other", 3)}, {A}),
+    ],
+)
+def test_the_stall_check_covers_what_the_coordinator_assigned_here(
+    consumed: set[TopicPartition],
+    state: str,
+    coordinator_says: set[TopicPartition],
+    held: set[TopicPartition],
+) -> None:
+    assert held_here(consumed, state, coordinator_says, inbound={"t"}) == held
