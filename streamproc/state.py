@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from bisect import bisect_left
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field, fields
@@ -119,6 +120,8 @@ class _OpenConversation:
     """Segments whose links changed (a new tail, a split): written even if not refolded."""
     refolded: set[int] = field(default_factory=set)
     """Segments refolded (and so written) by this batch."""
+    head_changed: bool = False
+    """The head was reconciled with its segments (``BatchStores._tail``)."""
 
     def note(
         self, key: tuple[int, str], seg: _Segment, through: tuple[int, str] | None = None
@@ -145,12 +148,18 @@ class BatchStores(Stores):
 
     rules: Rules = field(default_factory=lambda: Rules())
     open_conversations: dict[str, _OpenConversation] = field(default_factory=dict)
+    stamp: int = field(default_factory=lambda: next_stamp())
+    """This batch's write stamp: on every segment it writes (``"w"``) and every log entry
+    it adds (``"at"``), so that re-asserting a duplicate finds what its batch wrote."""
 
     @classmethod
-    def over(cls, stores: Stores, rules: Rules) -> BatchStores:
-        """Write-back caches over ``stores``."""
+    def over(cls, stores: Stores, rules: Rules, stamp: int | None = None) -> BatchStores:
+        """Write-back caches over ``stores`` (``stamp``: default, the next of this
+        process's stamps)."""
         caches = {name: WriteBack(getattr(stores, name)) for name in STORE_NAMES}
-        return cls(**caches, rules=rules)  # type: ignore[arg-type]
+        if stamp is None:
+            return cls(**caches, rules=rules)  # type: ignore[arg-type]
+        return cls(**caches, rules=rules, stamp=stamp)  # type: ignore[arg-type]
 
     # -- loading ------------------------------------------------------------------------
     def _open(self, conversation_id: str) -> _OpenConversation:
@@ -162,7 +171,10 @@ class BatchStores(Stores):
         record = orjson.loads(raw) if raw is not None else None
         if record is None or "log" in record:
             conv = _OpenConversation(conversation_id, key, segments_of.new_head(), None)
-            self._new_segment(conv, 0, None)
+            if record is None and self._stored(conv, 0) is not None:
+                conv.head_changed = True  # a head a crash lost: ``_tail`` finds the tail
+            else:
+                self._new_segment(conv, 0, None)
             if record is not None:
                 self._migrate(conv, record)
         else:
@@ -171,18 +183,61 @@ class BatchStores(Stores):
         return conv
 
     def _segment(self, conv: _OpenConversation, sid: int) -> _Segment:
+        seg = self._loaded(conv, sid)
+        if seg is None:
+            raise ValueError(f"conversation {conv.conversation_id!r} lacks segment {sid}")
+        return seg
+
+    def _loaded(self, conv: _OpenConversation, sid: int) -> _Segment | None:
+        """Segment ``sid``, loaded if the batch has not yet (None: not stored)."""
         seg = conv.segments.get(sid)
         if seg is not None:
             return seg
         key = tablekeys.segment_key(conv.conversation_id, sid)
         raw = self.segments.get(key)
         if raw is None:
-            raise ValueError(f"conversation {conv.conversation_id!r} lacks segment {sid}")
+            return None
         record = orjson.loads(raw)
         entries = decode_log(record["log"])
         seg = _Segment(sid, key, record, entries, raw, len(raw))
         conv.segments[sid] = seg
         return seg
+
+    def _stored(self, conv: _OpenConversation, sid: int) -> bytes | None:
+        return self.segments.get(tablekeys.segment_key(conv.conversation_id, sid))
+
+    def _tail(self, conv: _OpenConversation) -> _Segment:
+        """The conversation's last segment. The head names it; a head and segments that
+        a crash left from different batches (each table's changelog got some of a
+        batch's writes) are reconciled here, the segments' links deciding, and the head
+        is rewritten: a head behind its segments is followed along their links, a head
+        naming a segment the changelog lost falls back to the last segment stored."""
+        seg = self._loaded(conv, conv.head["tail"])
+        if seg is not None and seg.record["n"] is None:
+            return seg  # (the usual case)
+        if seg is None:
+            seg = self._last_stored(conv)
+        while seg.record["n"] is not None:
+            following = self._loaded(conv, seg.record["n"])
+            if following is None:
+                break
+            seg = following
+        if seg.record["n"] is not None:  # (its successor was lost too)
+            seg.record["n"] = None
+            conv.relinked.add(seg.sid)
+        conv.head["tail"] = seg.sid
+        conv.head_changed = True
+        return seg
+
+    def _last_stored(self, conv: _OpenConversation) -> _Segment:
+        """A segment of the stored chain (probing sids down from the head's next: only
+        after a crash lost the segment the head names; ``_tail`` follows its links); a
+        new first segment if the changelog lost them all."""
+        for sid in range(conv.head["next"] - 1, -1, -1):
+            seg = self._loaded(conv, sid)
+            if seg is not None:
+                return seg
+        return self._new_segment(conv, 0, None)  # (none: the log starts again)
 
     def _new_segment(self, conv: _OpenConversation, sid: int, prev: int | None) -> _Segment:
         record = segments_of.new_segment(prev, Carry())
@@ -194,6 +249,8 @@ class BatchStores(Stores):
         """A new empty segment linked after ``after`` (the new tail if that was it)."""
         head = conv.head
         sid = head["next"]
+        while sid in conv.segments or self._stored(conv, sid) is not None:
+            sid += 1  # (a head the changelog lost: its segments are there)
         head["next"] = sid + 1
         seg = self._new_segment(conv, sid, after.sid)
         following = after.record["n"]
@@ -228,7 +285,7 @@ class BatchStores(Stores):
     def _locate(self, conv: _OpenConversation, key: tuple[int, str]) -> _Segment:
         """The segment whose entries' order keys span ``key``: the last segment whose first
         entry is at or before it (walking back from the tail: cost grows with lateness)."""
-        seg = self._segment(conv, conv.head["tail"])
+        seg = self._tail(conv)
         while seg.entries and key < order_key(seg.entries[0]) and seg.record["p"] is not None:
             seg = self._segment(conv, seg.record["p"])
         return seg
@@ -242,17 +299,19 @@ class BatchStores(Stores):
         ``repeated``: a ``message.created`` that is not its message's first creation."""
         conv = self.open_conversations.get(conversation_id) or self._open(conversation_id)
         key = order_key(entry)
-        seg = conv.segments.get(conv.head["tail"]) or self._segment(conv, conv.head["tail"])
+        seg = conv.segments.get(conv.head["tail"]) or self._tail(conv)
         if seg.entries and key <= order_key(seg.entries[-1]):  # not after all: find it
             seg = self._locate(conv, key)
             at = bisect_left(seg.entries, key, key=order_key)
             if at < len(seg.entries) and order_key(seg.entries[at]) == key:
-                conv.note(key, seg, _END)
+                start = self._reassert_from(conv, seg, seg.record["log"][at].get(ADDED, 0))
+                conv.note(key if start is seg else order_key(start.entries[0]), start, _END)
                 conv.forced = True
                 return Admission.DUPLICATE
         else:  # in order (the usual case): after the tail's last entry
             at = len(seg.entries)
         stored = encode(entry)
+        stored[ADDED] = self.stamp
         size = len(orjson.dumps(stored))
         if size * MAX_ENTRY_SHARE > self.rules.max_record_bytes:
             return Admission.TOO_LARGE
@@ -280,6 +339,18 @@ class BatchStores(Stores):
         else:
             conv.note(key, seg)
         return Admission.ACCEPTED
+
+    def _reassert_from(self, conv: _OpenConversation, seg: _Segment, added: int) -> _Segment:
+        """Where re-asserting a duplicate added at stamp ``added`` starts: its segment
+        ``seg``, or the earliest of the segments before it written since (a batch that
+        added the entry may have split or relinked them and lost their changelog writes
+        in a crash, while the local store kept them: the re-assertion heals them too)."""
+        while seg.record["p"] is not None:
+            previous = self._segment(conv, seg.record["p"])
+            if previous.record.get(WRITTEN, 0) < added or not previous.entries:
+                break
+            seg = previous
+        return seg
 
     def _folded(self, conv: _OpenConversation, seg: _Segment) -> _Folded | None:
         """What this process remembers of folding ``seg`` as it is stored (None: nothing,
@@ -353,10 +424,11 @@ class BatchStores(Stores):
             if seg.sid in conv.refolded:
                 continue  # (written by its refold)
             if seg.sid in conv.relinked or (conv.forced and seg.raw is not None):
+                seg.record[WRITTEN] = self.stamp
                 raw = orjson.dumps(seg.record)
                 self.segments[seg.key] = raw
                 seg.raw = raw
-        if conv.head_raw is None or conv.forced or conv.relinked:
+        if conv.head_raw is None or conv.forced or conv.relinked or conv.head_changed:
             self.conversations[conv.key] = orjson.dumps(conv.head)
 
     def _refold(
@@ -392,6 +464,8 @@ class BatchStores(Stores):
         )
         raw = orjson.dumps(record)
         if raw != seg.raw or conv.forced:
+            record[WRITTEN] = self.stamp
+            raw = orjson.dumps(record)
             self.segments[seg.key] = raw
             seg.raw = raw
         conv.refolded.add(seg.sid)
@@ -542,6 +616,21 @@ class _Folded:
     contributions: dict[str, Contribution]
     carry_before: Carry
     carry_after: Carry
+
+
+ADDED: Final = "at"
+"""A stored log entry's key for the stamp of the batch that added it."""
+WRITTEN: Final = "w"
+"""A segment record's key for the stamp of the batch that last wrote it."""
+_LAST_STAMP = [0]
+
+
+def next_stamp() -> int:
+    """A batch's write stamp: wall-clock milliseconds, strictly increasing in a process
+    (a restarted worker on the same host continues after its predecessor's)."""
+    stamp = max(_LAST_STAMP[0] + 1, time.time_ns() // 1_000_000)
+    _LAST_STAMP[0] = stamp
+    return stamp
 
 
 _FOLDED: dict[tuple[str, int, int], _Folded] = {}
