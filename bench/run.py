@@ -23,6 +23,7 @@ from typing import Any
 import click
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from streamproc.changelog import changelog_topic
 from streamproc.events import EVENT_TYPES, InvalidEvent, parse_event
@@ -34,7 +35,7 @@ from streamproc.security import client_kwargs
 from streamproc.settings import Settings, settings_to_env
 from streamproc.testing.produce import produce_lines
 from streamproc.testing.simulate import SimulationConfig, simulate
-from streamproc.topics import consumer_lag, ensure_topics, partition_counts
+from streamproc.topics import committed_offsets, consumer_lag, ensure_topics, partition_counts
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -152,28 +153,72 @@ def lag(settings: Settings) -> int:
     return asyncio.run(consumer_lag(settings, settings.app_id, list(settings.consumed_topics)))
 
 
+class LagPoll:
+    """The worker group's lag (end offsets - committed), read every poll through one
+    admin client and one consumer kept for the whole drain. (A new admin client and
+    consumer per poll, two a second, cost the 2-core machine a share of a core that the
+    workers being measured then lacked.)"""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.loop = asyncio.new_event_loop()
+        self.admin = AIOKafkaAdminClient(**client_kwargs(settings))
+        self.consumer: AIOKafkaConsumer | None = None
+        self.tps: list[TopicPartition] = []
+
+    def __enter__(self) -> LagPoll:
+        self.loop.run_until_complete(self._start())
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.loop.run_until_complete(self._stop())
+        self.loop.close()
+
+    async def _start(self) -> None:
+        await self.admin.start()
+        self.consumer = AIOKafkaConsumer(**client_kwargs(self.settings), group_id=None)
+        await self.consumer.start()
+        counts = await partition_counts(self.settings, list(self.settings.consumed_topics))
+        self.tps = [TopicPartition(t, p) for t, n in counts.items() for p in range(n)]
+
+    async def _stop(self) -> None:
+        if self.consumer is not None:
+            await self.consumer.stop()
+        await self.admin.close()
+
+    def lag(self) -> int:
+        return self.loop.run_until_complete(self._lag())
+
+    async def _lag(self) -> int:
+        assert self.consumer is not None  # (started in __enter__)
+        committed = await committed_offsets(self.admin, self.settings.app_id, self.tps)
+        ends = await self.consumer.end_offsets(self.tps)
+        return sum(max(0, ends[tp] - committed[tp]) for tp in self.tps)
+
+
 def drain(settings: Settings, total: int, workers: int, timeout_s: float = 3600) -> float:
     """Workers drain preloaded topics: events/s from the first commit to lag 0."""
     procs = [Worker(settings, f"w{i}").start() for i in range(workers)]
     try:
-        started = time.monotonic()
-        deadline = started + timeout_s
-        first: tuple[float, int] | None = None
-        while True:
-            remaining = lag(settings)
-            now = time.monotonic()
-            if first is None and remaining < total:
-                first = (now, remaining)
-            if remaining == 0 and first is not None:
-                if first[1] > 0:
-                    return first[1] / max(now - first[0], 1e-9)
-                # Drained before a second look (tiny runs): count the start-up too.
-                return total / max(now - started, 1e-9)
-            if now > deadline or any(p.exited() for p in procs):
-                raise RuntimeError(
-                    f"drain did not finish (lag {remaining}); see {settings.data_dir}"
-                )
-            time.sleep(0.5)  # polling the group's lag, not synchronisation
+        with LagPoll(settings) as poll:
+            started = time.monotonic()
+            deadline = started + timeout_s
+            first: tuple[float, int] | None = None
+            while True:
+                remaining = poll.lag()
+                now = time.monotonic()
+                if first is None and remaining < total:
+                    first = (now, remaining)
+                if remaining == 0 and first is not None:
+                    if first[1] > 0:
+                        return first[1] / max(now - first[0], 1e-9)
+                    # Drained before a second look (tiny runs): count the start-up too.
+                    return total / max(now - started, 1e-9)
+                if now > deadline or any(p.exited() for p in procs):
+                    raise RuntimeError(
+                        f"drain did not finish (lag {remaining}); see {settings.data_dir}"
+                    )
+                time.sleep(0.5)  # polling the group's lag, not synchronisation
     finally:
         for proc in procs:
             proc.stop()
@@ -185,32 +230,33 @@ def drain_joining(settings: Settings, total: int, join_at: float = 0.3) -> dict[
     seconds from the second worker's start until the group moves again."""
     procs = [Worker(settings, "w0").start()]
     try:
-        started = time.monotonic()
-        deadline = started + 3600
-        first: tuple[float, int] | None = None
-        joined_at: float | None = None
-        while True:
-            remaining = lag(settings)
-            now = time.monotonic()
-            if first is None and remaining < total:
-                first = (now, remaining)
-            if joined_at is None and remaining <= total * (1 - join_at):
-                procs.append(Worker(settings, "w1").start())
-                joined_at = now
-                joined_lag = remaining
-            if remaining == 0 and first is not None and joined_at is not None:
-                return {
-                    "events_per_s": first[1] / max(now - first[0], 1e-9),
-                    "after_join_events_per_s": joined_lag / max(now - joined_at, 1e-9),
-                    "joined_at_lag": joined_lag,
-                }
-            if remaining == 0 and joined_at is None:
-                raise RuntimeError("drained before the second worker joined: use more events")
-            if now > deadline or any(p.exited() for p in procs):
-                raise RuntimeError(
-                    f"drain did not finish (lag {remaining}); see {settings.data_dir}"
-                )
-            time.sleep(0.5)  # polling the group's lag, not synchronisation
+        with LagPoll(settings) as poll:
+            started = time.monotonic()
+            deadline = started + 3600
+            first: tuple[float, int] | None = None
+            joined_at: float | None = None
+            while True:
+                remaining = poll.lag()
+                now = time.monotonic()
+                if first is None and remaining < total:
+                    first = (now, remaining)
+                if joined_at is None and remaining <= total * (1 - join_at):
+                    procs.append(Worker(settings, "w1").start())
+                    joined_at = now
+                    joined_lag = remaining
+                if remaining == 0 and first is not None and joined_at is not None:
+                    return {
+                        "events_per_s": first[1] / max(now - first[0], 1e-9),
+                        "after_join_events_per_s": joined_lag / max(now - joined_at, 1e-9),
+                        "joined_at_lag": joined_lag,
+                    }
+                if remaining == 0 and joined_at is None:
+                    raise RuntimeError("drained before the second worker joined: use more events")
+                if now > deadline or any(p.exited() for p in procs):
+                    raise RuntimeError(
+                        f"drain did not finish (lag {remaining}); see {settings.data_dir}"
+                    )
+                time.sleep(0.5)  # polling the group's lag, not synchronisation
     finally:
         for proc in procs:
             proc.stop()
