@@ -162,7 +162,7 @@ class LagPoll:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.loop = asyncio.new_event_loop()
-        self.admin = AIOKafkaAdminClient(**client_kwargs(settings))
+        self.admin: AIOKafkaAdminClient | None = None
         self.consumer: AIOKafkaConsumer | None = None
         self.tps: list[TopicPartition] = []
 
@@ -174,7 +174,8 @@ class LagPoll:
         self.loop.run_until_complete(self._stop())
         self.loop.close()
 
-    async def _start(self) -> None:
+    async def _start(self) -> None:  # (clients are made inside their loop)
+        self.admin = AIOKafkaAdminClient(**client_kwargs(self.settings))
         await self.admin.start()
         self.consumer = AIOKafkaConsumer(**client_kwargs(self.settings), group_id=None)
         await self.consumer.start()
@@ -184,13 +185,14 @@ class LagPoll:
     async def _stop(self) -> None:
         if self.consumer is not None:
             await self.consumer.stop()
-        await self.admin.close()
+        if self.admin is not None:
+            await self.admin.close()
 
     def lag(self) -> int:
         return self.loop.run_until_complete(self._lag())
 
     async def _lag(self) -> int:
-        assert self.consumer is not None  # (started in __enter__)
+        assert self.admin is not None and self.consumer is not None  # (see __enter__)
         committed = await committed_offsets(self.admin, self.settings.app_id, self.tps)
         ends = await self.consumer.end_offsets(self.tps)
         return sum(max(0, ends[tp] - committed[tp]) for tp in self.tps)
