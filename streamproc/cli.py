@@ -110,6 +110,7 @@ def worker(loglevel: str) -> None:
 
     from streamproc.app import create_app
     from streamproc.live.prom import serve_metrics
+    from streamproc.tables.unclean import discard_if_unclean, mark_clean
     from streamproc.topics import ensure_topics
 
     settings = load_settings()
@@ -120,6 +121,12 @@ def worker(loglevel: str) -> None:
             f"cannot reach Kafka at {settings.bootstrap_servers}: {exc}. "
             "Start it with `streamproc kafka up` or set STREAMPROC_BOOTSTRAP_SERVERS."
         ) from None
+    if discard_if_unclean(settings.table_state_dir):
+        click.echo(
+            f"the previous worker on {settings.table_state_dir} did not stop cleanly: its "
+            "local table state was discarded and is rebuilt from the changelogs",
+            err=True,
+        )
     app, _tables = create_app(settings)
 
     # Profiled: with their loggers at DEBUG, aiokafka and faust built a log record per
@@ -133,7 +140,12 @@ def worker(loglevel: str) -> None:
     gc.set_threshold(50_000, 20, 20)
     gc.freeze()
     serve_metrics(settings.metrics_port)  # Prometheus /metrics (0 = off)
-    Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+    try:
+        Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+    except SystemExit as stopped:
+        if stopped.code in (None, 0):  # a graceful stop (exits 70/71/75 never get here)
+            mark_clean(settings.table_state_dir)
+        raise
 
 
 @main.command("stats", context_settings=CONTEXT)

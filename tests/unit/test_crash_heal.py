@@ -79,11 +79,46 @@ def run_with_crashes(
             if restart == "other_worker":
                 local = {name: LocalStore(changelogs[name]) for name in NAMES}
             position = committed
+            if restart == "away_and_back":
+                position = committed = _elsewhere(events, position, rng, sizes, changelogs, local)
         else:
             position += size
             if rng.random() < 0.5:  # (Faust commits now and then, after a flush)
                 committed = position
     return changelogs, crashes
+
+
+def _elsewhere(
+    events: list[Event],
+    position: int,
+    rng: random.Random,
+    sizes: list[int],
+    changelogs: dict[str, dict[bytes, bytes]],
+    local: dict[str, LocalStore],
+) -> int:
+    """Another worker applies a few batches from the changelogs (delivered, committed);
+    then the partition comes back to the crashed worker, whose store keeps what it had
+    (ahead of the changelogs) with the other worker's writes replayed over it (Faust's
+    recovery from the persisted offset). Returns the new committed position."""
+    other = {name: LocalStore(changelogs[name]) for name in NAMES}
+    for _ in range(rng.choice([1, 2, 5])):
+        size = rng.choice(sizes)
+        batch = BatchStores.over(Stores(**other), RULES)  # type: ignore[arg-type]
+        for event in events[position : position + size]:
+            apply_event(batch, event, RULES)
+        batch.flush()
+        for name in NAMES:
+            for key, value in other[name].written.items():
+                if value is None:
+                    changelogs[name].pop(key, None)
+                    dict.pop(local[name], key, None)
+                else:
+                    changelogs[name][key] = value
+                    dict.__setitem__(local[name], key, value)
+            other[name].written = {}
+        position += size
+    forget_folds()
+    return position
 
 
 def exports_differing(
@@ -126,6 +161,20 @@ CASES = [
     pytest.param("same_worker", 17, [1, 3, 50, 200], 0.3, 1, id="same-worker-splits-1"),
     pytest.param("other_worker", 17, [1, 3, 50, 200], 0.3, 25, id="other-worker-splits-25"),
 ]
+
+
+# Why a worker discards its local state after an unclean exit (streamproc.tables.unclean):
+# had it kept it, a partition that moves away after a crash and comes back would find
+# keys its lost batch wrote and the other worker never did. With the state discarded
+# this is the other_worker case. Strict: if the state code ever heals this too, the
+# suite says so.
+CASES.append(
+    pytest.param(
+        "away_and_back", 3, [1, 1, 2, 5, 20], 0.1, 33,
+        id="away-and-back-33-known-hole",
+        marks=pytest.mark.xfail(strict=True, reason="a kept store after a crash and a move back"),
+    )
+)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
