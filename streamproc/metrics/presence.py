@@ -57,8 +57,9 @@ class PresenceState:
     watermark: int = 0
     changes: list[Change] = field(default_factory=list)
     next_offset: int = 0
-    """One past the highest source offset applied: a record below it is a re-delivery
-    (after a crash), never a late event, even when its change was pruned already."""
+    """One past the highest source offset applied: a record below it whose event is beyond
+    the lateness bound is a re-delivery (after a crash; its change may have been pruned),
+    never a late event."""
     next_rerouted_offset: int = 0
     """The same for the changes applied from the re-route topic (its offsets are another
     sequence; an agent's changes come from one partition of each topic)."""
@@ -111,18 +112,29 @@ def admit_change(
     more than ``lateness_ms`` behind the latest change are LATE: the intervals they
     would change may already be final. ``rerouted``: ``offset`` is one of the re-route
     topic's.
+
+    A change is a DUPLICATE when the state holds its event id. Changes inside the
+    lateness bound are never pruned, so for those that test is exact; the source offset
+    decides only for an event beyond the bound, whose change may have been pruned: a
+    record below the offsets applied is a re-delivery, any other is LATE. So a record
+    the consumer skipped while later ones of its partition were applied (a hole, read
+    again after the worker restarts: streamproc.faust_fixes, fix 3) is applied when it
+    comes, not taken for a re-delivery.
     """
     t, event_id = change[0], change[1]
-    next_offset = state.next_rerouted_offset if rerouted else state.next_offset
-    redelivered = offset is not None and offset < next_offset
-    if redelivered or any(c[1] == event_id for c in state.changes):
+    if any(c[1] == event_id for c in state.changes):
         return Admission.DUPLICATE, None
-    if offset is not None and rerouted:
-        state.next_rerouted_offset = offset + 1
-    elif offset is not None:
-        state.next_offset = offset + 1
+    next_offset = state.next_rerouted_offset if rerouted else state.next_offset
+    if offset is not None:
+        if rerouted:
+            state.next_rerouted_offset = max(next_offset, offset + 1)
+        else:
+            state.next_offset = max(next_offset, offset + 1)
     if state.changes and t < state.watermark - lateness_ms:
-        return Admission.LATE, None
+        # Its change may have been applied and pruned: a record below the offsets applied
+        # is a re-delivery; any other is late.
+        redelivered = offset is not None and offset < next_offset
+        return (Admission.DUPLICATE if redelivered else Admission.LATE), None
     key = (t, event_id)
     position = 0
     while position < len(state.changes) and _order(state.changes[position]) < key:
