@@ -58,6 +58,17 @@ of silently dropping a fix.
    consumer with ``FETCH_MAX_WAIT_MS`` (100 ms): a look-up waits at most that; an idle
    worker polls ten times a second; a fetch still returns as soon as records arrive.
    Put in place by streamproc's consumer (streamproc.transport).
+7. ``SeekToCommittedIncludesZero`` (aiokafka's ``AIOKafkaConsumer.seek_to_committed``
+   seeks only ``if offset and offset > 0``: a partition whose committed offset is 0 keeps
+   its fetch position). Faust's ``perform_seek`` relies on that seek after every
+   rebalance, and records fetched during a rebalance are dropped without being
+   processed (the flow is stopped), so the position is already past them: with nothing
+   committed yet (0: the start offset streamproc.topics commits for the worker group),
+   the partition went on from there. The skipped records were never applied; fix 3
+   held every later commit of the partition back, so the watchdog restarted the worker
+   45 s later, which read them again (found by CI: ``test_restarts``, all of a worker's
+   partitions stalled after a rebalance in its first seconds). Fixed: the consumer
+   thread seeks to the committed offset, 0 included.
 
 Batch-applied recovery (streamproc.tables.recovery) is not a fix but relies on the
 state of Faust's ``Recovery`` service; it checks that state itself (``RECOVERY_STATE``).
@@ -68,7 +79,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
 from aiokafka.consumer.group_coordinator import GroupCoordinator
 from aiokafka.coordinator.protocol import ConsumerProtocol
@@ -295,6 +307,34 @@ class FetchWaitBounded(AIOKafkaConsumerThread):
         return consumer
 
 
+# -- 7. aiokafka: seek_to_committed does not seek to a committed offset of 0 ------------
+
+
+async def seek_to_committed_including_zero(consumer: Any) -> dict[Any, int | None]:
+    """``AIOKafkaConsumer.seek_to_committed`` that also seeks a partition committed at 0
+    (run in the consumer's own loop); returns the committed offsets."""
+    committed: dict[Any, int | None] = await consumer.seek_to_committed()
+    for tp, offset in committed.items():
+        if offset == 0:
+            consumer.seek(tp, 0)
+    return committed
+
+
+class SeekToCommittedIncludesZero(AIOKafkaConsumerThread):
+    """Faust's aiokafka consumer thread whose ``seek_to_committed`` seeks every assigned
+    partition to its committed offset, 0 included."""
+
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        committed = await self.call_thread(
+            seek_to_committed_including_zero, self._ensure_consumer()
+        )
+        return cast(Mapping[TP, int], committed)
+
+
+class ConsumerThread(SeekToCommittedIncludesZero, FetchWaitBounded):
+    """The worker's consumer thread: fixes 6 and 7."""
+
+
 # -- the start-up guard -----------------------------------------------------------------
 
 WRITTEN_FOR = {"faust-streaming": "0.15.3", "aiokafka": "0.14.0"}
@@ -325,7 +365,7 @@ PRIVATE_MEMBERS: dict[str, tuple[str, ...]] = {
     "faust.streams:_current_event": (),
     # The watchdog's rejoin (streamproc.agents.watchdog) and fix 4.
     "faust.transport.drivers.aiokafka:AIOKafkaConsumerThread": (
-        "_ensure_consumer", "_create_worker_consumer",
+        "_ensure_consumer", "_create_worker_consumer", "seek_to_committed", "call_thread",
     ),
     "aiokafka.consumer.group_coordinator:GroupCoordinator": (
         "_perform_assignment", "request_rejoin",

@@ -6,8 +6,9 @@ pyproject.toml). Faust has no class setting for the consumer or the producer, so
 is the door to use our own classes instead of reassigning Faust's methods:
 
 - :class:`Consumer`: the batch fetch loop (streamproc.fastpath.BatchFetch), commits
-  that never skip a hole (streamproc.faust_fixes.CommitNeverSkipsAHole) and a bounded
-  fetch wait (streamproc.faust_fixes.FetchWaitBounded);
+  that never skip a hole (streamproc.faust_fixes.CommitNeverSkipsAHole), a bounded
+  fetch wait and a seek to committed offset 0 (streamproc.faust_fixes.ConsumerThread:
+  FetchWaitBounded, SeekToCommittedIncludesZero);
 - :class:`Producer`: a buffer whose flush waits for every send
   (streamproc.faust_fixes.FlushWaitsForEverySend).
 """
@@ -22,7 +23,7 @@ from faust.transport.drivers import aiokafka
 from streamproc.fastpath import BatchFetch
 from streamproc.faust_fixes import (
     CommitNeverSkipsAHole,
-    FetchWaitBounded,
+    ConsumerThread,
     FlushWaitsForEverySend,
     check_consumer_state,
 )
@@ -39,8 +40,8 @@ class Consumer(BatchFetch, CommitNeverSkipsAHole, aiokafka.Consumer):
         super().__init__(*args, **kwargs)
         check_consumer_state(self)
 
-    def _new_consumer_thread(self) -> FetchWaitBounded:
-        return FetchWaitBounded(self, loop=self.loop, beacon=self.beacon)
+    def _new_consumer_thread(self) -> ConsumerThread:
+        return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
 
 class Producer(aiokafka.Producer):
